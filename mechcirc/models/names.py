@@ -1,0 +1,107 @@
+"""Short model names, hub ids and Pythia checkpoint revisions.
+
+Short names cover the whole Pythia suite (``pythia-70m`` ... ``pythia-12b`` and their
+``-deduped`` variants) and the GPT-2 family. Anything else that looks like a hub id
+(``owner/name``) or a local path passes through untouched.
+
+Example:
+    >>> resolve_model_id("pythia-160m")
+    'EleutherAI/pythia-160m'
+    >>> normalize_revision(143000, "EleutherAI/pythia-160m")
+    'step143000'
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from mechcirc.errors import ModelLoadError, UsageError
+
+PYTHIA_SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b")
+
+GPT2_IDS = {
+    "gpt2": "openai-community/gpt2",
+    "gpt2-small": "openai-community/gpt2",
+    "gpt2-medium": "openai-community/gpt2-medium",
+    "gpt2-large": "openai-community/gpt2-large",
+    "gpt2-xl": "openai-community/gpt2-xl",
+    "distilgpt2": "distilbert/distilgpt2",
+}
+
+
+def _pythia_ids() -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for size in PYTHIA_SIZES:
+        for suffix in ("", "-deduped"):
+            short = f"pythia-{size}{suffix}"
+            ids[short] = f"EleutherAI/{short}"
+    return ids
+
+
+SHORT_NAMES: dict[str, str] = {**_pythia_ids(), **GPT2_IDS}
+
+# Pythia's released checkpoints: step 0, log-spaced steps 1..512, then every 1000 to 143000.
+PYTHIA_STEPS: tuple[int, ...] = (0, *(2**i for i in range(10)), *range(1000, 143001, 1000))
+PYTHIA_SCHEDULE_TEXT = "0, 1, 2, 4, 8, ..., 512, then every 1000 from 1000 to 143000"
+
+_STEP_RE = re.compile(r"^step(\d+)$")
+
+
+def is_pythia(model_id: str) -> bool:
+    """Whether a resolved hub id names a Pythia model (whose revisions are training steps)."""
+    return model_id.lower().startswith("eleutherai/pythia-")
+
+
+def resolve_model_id(name: str) -> str:
+    """Map a short name to its hub id; pass hub ids (``owner/name``) through.
+
+    Raises:
+        ModelLoadError: for a bare name that is not a known short name, listing close matches.
+    """
+    if name in SHORT_NAMES:
+        return SHORT_NAMES[name]
+    lowered = name.lower()
+    if lowered in SHORT_NAMES:
+        return SHORT_NAMES[lowered]
+    if "/" in name:
+        return name
+    close = difflib.get_close_matches(lowered, list(SHORT_NAMES), n=5, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise ModelLoadError(
+        f"unknown model name {name!r}.{hint} Use a short name (`mechcirc models list`), "
+        "a hub id such as 'EleutherAI/pythia-160m', a local folder or a .gguf file."
+    )
+
+
+def normalize_revision(revision: str | int | None, model_id: str) -> str | None:
+    """Turn ``143000``, ``"143000"`` or ``"step143000"`` into ``"step143000"``.
+
+    For Pythia models the step must be one of the released checkpoints; any other
+    revision (a branch, tag or commit hash) passes through for other models.
+
+    Raises:
+        ModelLoadError: for a Pythia step that was never released, naming the schedule.
+    """
+    if revision is None:
+        return None
+    if isinstance(revision, bool):
+        raise UsageError(f"revision must be a step number or a hub revision, got {revision!r}")
+    text = str(revision).strip()
+    step: int | None = None
+    if isinstance(revision, int) or text.isdigit():
+        step = int(text)
+    elif match := _STEP_RE.match(text):
+        step = int(match.group(1))
+    if step is None:
+        return text
+    if is_pythia(model_id) and step not in PYTHIA_STEPS:
+        raise ModelLoadError(
+            f"{model_id} has no checkpoint at step {step}: Pythia checkpoints are at steps "
+            f"{PYTHIA_SCHEDULE_TEXT} (e.g. --revision step{_nearest_step(step)})."
+        )
+    return f"step{step}"
+
+
+def _nearest_step(step: int) -> int:
+    return min(PYTHIA_STEPS, key=lambda s: abs(s - step))
