@@ -41,6 +41,9 @@ class PromptPairs:
     incorrect: Int[Tensor, "batch n_incorrect"]
     metric: str = "logit_diff"
     task: str = "custom"
+    # Named per-example token positions (e.g. IOI's "io", "s1", "s2"), sliced with the batch.
+    positions: dict[str, Int[Tensor, " batch"]] = field(default_factory=dict)
+    # Free-form, JSON-serialisable task details (template names, options); not per example.
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,6 +68,7 @@ class PromptPairs:
             attention_mask=mask[:, :width],
             correct=self.correct[index],
             incorrect=self.incorrect[index],
+            positions={name: pos[index] for name, pos in self.positions.items()},
         )
 
     def batches(self, batch_size: int) -> Iterator[PromptPairs]:
@@ -80,7 +84,8 @@ class PromptPairs:
             for f in fields(self)
             if isinstance(getattr(self, f.name), Tensor)
         }
-        return replace(self, **tensors)
+        positions = {name: pos.to(device) for name, pos in self.positions.items()}
+        return replace(self, **tensors, positions=positions)
 
     def metric_at_answer(self, logits: Float[Tensor, "batch vocab"]) -> Float[Tensor, " batch"]:
         """The per-example metric from the logits already read at ``answer_pos``."""
@@ -114,5 +119,8 @@ def validate_pairs(pairs: PromptPairs) -> None:
             raise UsageError(f"every row of {name} needs at least one answer token (-1 is padding)")
     if pairs.metric not in METRICS:
         raise UsageError(f"unknown metric {pairs.metric!r}: expected one of {', '.join(METRICS)}")
+    for name, pos in pairs.positions.items():
+        if pos.shape != (n,):
+            raise UsageError(f"positions[{name!r}] must be [batch] = ({n},), got {tuple(pos.shape)}")
     if n and bool((pairs.attention_mask.sum(-1) < 1).any()):
         raise UsageError("every prompt needs at least one real token (attention_mask all zero)")
