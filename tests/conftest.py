@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import tempfile
 
 import pytest
 import torch
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # never wait on network retries in tests
+# huggingface_hub reads these once, at import: set them before anything imports it. Tests never
+# touch the user's cache and never wait on network retries.
+_TEST_HF_HOME = tempfile.mkdtemp(prefix="mechcirc-test-hf-")
+os.environ["HF_HOME"] = _TEST_HF_HOME
+os.environ.pop("HF_HUB_CACHE", None)
+os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(1)  # 2-core shared machines: more threads oversubscribe
 
 
 @pytest.fixture(scope="session")
-def offline_hub(tmp_path_factory) -> str:
-    """HF_HOME of a hub cache with the tiny pythia-160m at step0, step1000 and step143000."""
+def offline_hub() -> str:
+    """HF_HOME (set for the whole session) holding the tiny pythia-160m at step0/1000/143000."""
     from mechcirc.models.offline_hub import build_offline_hub
 
-    return str(build_offline_hub(tmp_path_factory.mktemp("hf_home")))
+    yield str(build_offline_hub(_TEST_HF_HOME))
+    shutil.rmtree(_TEST_HF_HOME, ignore_errors=True)
 
 
 @pytest.fixture
-def offline_env(offline_hub, monkeypatch) -> str:
-    """Point HF_HOME at the offline hub cache for one test."""
-    monkeypatch.setenv("HF_HOME", offline_hub)
-    monkeypatch.setenv("HF_HUB_CACHE", os.path.join(offline_hub, "hub"))
+def offline_env(offline_hub) -> str:
+    """Use in tests that load ``pythia-160m`` from the offline hub (subprocesses inherit it)."""
     return offline_hub
 
 

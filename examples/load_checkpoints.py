@@ -1,0 +1,60 @@
+"""Load one model at several training checkpoints and compare what it predicts.
+
+With the hub reachable, point it at real Pythia checkpoints:
+
+    python examples/load_checkpoints.py --model pythia-160m --revisions step1000,step143000
+
+Offline (the default here) it first builds the built-in tiny Pythia-architecture model into a
+hub cache, so the same code path runs without any download:
+
+    python examples/load_checkpoints.py --offline
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+PROMPT = "When Mary and John went to the store, John gave a drink to"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="pythia-160m")
+    parser.add_argument("--revisions", default="step0,step1000,step143000")
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="build the tiny offline hub cache first and load from it",
+    )
+    args = parser.parse_args()
+
+    if args.offline:  # must happen before transformers / huggingface_hub are imported
+        home = tempfile.mkdtemp(prefix="mechcirc-hub-")
+        os.environ.update(HF_HOME=home, HF_HUB_OFFLINE="1")
+
+    import torch
+
+    import mechcirc
+    from mechcirc.models.summary import model_summary
+
+    torch.set_num_threads(1)
+    if args.offline:
+        mechcirc.build_offline_hub(os.environ["HF_HOME"])
+
+    for revision in args.revisions.split(","):
+        model = mechcirc.load_model(args.model, revision=revision, device="cpu")
+        summary = model_summary(model)
+        with torch.no_grad():
+            logits = model(model.tokenizer(PROMPT, return_tensors="pt")["input_ids"])[0, -1]
+        top = [model.tokenizer.decode(int(t)) for t in logits.topk(3).indices]
+        print(
+            f"{revision:>12}  commit {summary['commit'][:8]}  "
+            f"{summary['n_layers']} layers x {summary['n_heads']} heads  "
+            f"d_model {summary['d_model']}  next-token top-3 {top}"
+        )
+
+
+if __name__ == "__main__":
+    main()

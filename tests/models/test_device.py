@@ -1,0 +1,43 @@
+"""Device and dtype resolution."""
+
+import pytest
+import torch
+
+from mechcirc.errors import UsageError
+from mechcirc.models.device import resolve_device, resolve_dtype
+
+
+def test_auto_picks_an_available_device():
+    device = resolve_device("auto")
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else "mps"
+        if torch.backends.mps.is_available()
+        else "cpu"
+    )
+    assert device.type == expected
+    assert resolve_device(None) == device
+
+
+def test_explicit_cpu():
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_bad_device_names_allowed_values():
+    with pytest.raises(UsageError, match="auto, cpu, cuda"):
+        resolve_device("tpu9")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
+def test_cuda_without_cuda_is_a_clear_error():
+    with pytest.raises(UsageError, match="CUDA is not available"):
+        resolve_device("cuda")
+
+
+def test_dtypes():
+    assert resolve_dtype(None) is torch.float32
+    assert resolve_dtype("bfloat16") is torch.bfloat16
+    assert resolve_dtype(torch.float16) is torch.float16
+    with pytest.raises(UsageError, match="float32, bfloat16, float16"):
+        resolve_dtype("float8")
