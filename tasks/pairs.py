@@ -24,10 +24,10 @@ from dataclasses import dataclass, field, fields, replace
 
 import torch
 from jaxtyping import Float, Int
-from mechcirc.tasks.metrics import METRICS, answer_logits
 from torch import Tensor
 
 from mechcirc.errors import UsageError
+from mechcirc.tasks.metrics import METRICS, answer_logits
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,8 @@ def validate_pairs(pairs: PromptPairs) -> None:
         raise UsageError(f"unknown metric {pairs.metric!r}: expected one of {', '.join(METRICS)}")
     for name, pos in pairs.positions.items():
         if pos.shape != (n,):
-            raise UsageError(f"positions[{name!r}] must be [batch] = ({n},), got {tuple(pos.shape)}")
+            raise UsageError(
+                f"positions[{name!r}] must be [batch] = ({n},), got {tuple(pos.shape)}"
+            )
     if n and bool((pairs.attention_mask.sum(-1) < 1).any()):
         raise UsageError("every prompt needs at least one real token (attention_mask all zero)")

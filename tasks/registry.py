@@ -13,11 +13,12 @@ Example:
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from mechcirc.tasks.pairs import PromptPairs
-
 from mechcirc.errors import UsageError
+from mechcirc.tasks.csv_task import CsvTask
+from mechcirc.tasks.pairs import PromptPairs
 
 
 @runtime_checkable
@@ -43,10 +44,19 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str) -> Task:
-    """The task registered as ``name``; an unknown name lists the known ones."""
+def get(name: str | Path) -> Task:
+    """The task registered as ``name``, or a ``CsvTask`` for a path ending in ``.csv``.
+
+    An unknown name lists the known ones.
+    """
+    name = str(name)
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if name.lower().endswith(".csv"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise UsageError(f"CSV file not found: {path} (give an existing EAP-IG-format CSV)")
+        return CsvTask(path)
     close = difflib.get_close_matches(name, names(), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UsageError(
@@ -55,8 +65,11 @@ def get(name: str) -> Task:
     )
 
 
-def load_pairs(name_or_csv: str, tokenizer, n: int, seed: int = 0) -> PromptPairs:
-    """Prompt pairs from a registered task name or an EAP-IG-format CSV path."""
+def load_pairs(name_or_csv: str | Path, tokenizer, n: int, seed: int = 0, **options) -> PromptPairs:
+    """Prompt pairs from a registered task name or an EAP-IG-format CSV path.
+
+    ``options`` go to the task's ``generate`` (e.g. ``corruption="s2-io"`` for IOI).
+    """
     if n < 1:
         raise UsageError(f"n must be a positive number of examples, got {n}")
     task = get(name_or_csv)
@@ -65,4 +78,4 @@ def load_pairs(name_or_csv: str, tokenizer, n: int, seed: int = 0) -> PromptPair
             f"task {task.name!r} is a {task.kind} for training toy models, not prompt pairs; "
             f"prompt-pair tasks: {', '.join(n for n in names() if get(n).kind == 'prompt-pairs')}"
         )
-    return task.generate(tokenizer, n=n, seed=seed)
+    return task.generate(tokenizer, n=n, seed=seed, **options)

@@ -1,0 +1,18 @@
+"""examples/tasks_prompt_pairs.py runs in quick mode and its CSVs reload to the same ids."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tasks_prompt_pairs.py"
+
+
+def test_tasks_example_quick(tmp_path, capsys):
+    namespace = runpy.run_path(str(EXAMPLE))  # defines main() without running it
+    namespace["main"](["--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    names = ("ioi", "gendered-pronoun", "greater-than", "subject-verb-agreement")
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(f"{n}.csv" for n in names)
+    assert out.count("reloads to identical ids: True") == 4
+    assert out.count("mean logit_diff") == 3 and out.count("mean prob_diff") == 1
