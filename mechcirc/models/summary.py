@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from transformer_lens.model_bridge import TransformerBridge
 
-
-def unique_parameters(model: TransformerBridge) -> list:
-    """Leaf parameters without aliases (TransformerLens 4 also exposes q/k/v views of qkv)."""
-    seen: set[int] = set()
-    unique = []
-    for param in model.original_model.parameters():
-        if id(param) not in seen:
-            seen.add(id(param))
-            unique.append(param)
-    return unique
+from mechcirc.parameters import unique_named_parameters
 
 
 def model_summary(model: TransformerBridge) -> dict[str, object]:
@@ -33,7 +24,7 @@ def model_summary(model: TransformerBridge) -> dict[str, object]:
         "d_mlp": cfg.d_mlp,
         "d_vocab": cfg.d_vocab,
         "n_ctx": cfg.n_ctx,
-        "parameters": sum(p.numel() for p in unique_parameters(model)),
+        "parameters": sum(p.tensor.numel() for p in unique_named_parameters(model)),
         "parallel_attn_mlp": bool(cfg.parallel_attn_mlp),
         "dtype": str(cfg.dtype).removeprefix("torch."),
         "device": str(next(model.parameters()).device),

@@ -79,6 +79,10 @@ def test_analysis_hooks_switch_on_without_changing_outputs(offline_env):
     assert cache["blocks.1.attn.hook_result"].shape == (1, n_pos, cfg.n_heads, cfg.d_model)
     summary = model_summary(model)
     assert summary["n_layers"] == cfg.n_layers and summary["parallel_attn_mlp"] is True
+    # each underlying tensor once: the checkpoint's own count (the booted model's
+    # num_parameters() also counts the fused qkv weight beside its split q/k/v copies)
+    raw = AutoModelForCausalLM.from_pretrained("EleutherAI/pythia-160m", revision="step0")
+    assert summary["parameters"] == raw.num_parameters()
 
 
 def test_local_folder_loads(tmp_path):
