@@ -27,14 +27,15 @@ test: setup
 # The main job, offline, on the built-in Pythia-architecture model.
 demo: setup
 	$(VENV)/bin/mechcirc models build-offline --home $(DEMO_HOME)
-	HF_HOME=$(DEMO_HOME) HF_HUB_OFFLINE=1 $(VENV)/bin/mechcirc models info pythia-160m --revision step143000
+	HF_HOME=$(DEMO_HOME) HF_HUB_OFFLINE=1 $(VENV)/bin/mechcirc eap --model pythia-160m --task ioi --revision step143000 --out runs/demo
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Each script prints its figures and writes benchmarks/results/<name>.json (see BENCHMARKS.md).
 bench: setup
-	$(PY) benchmarks/run_all.py
+	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) runs .pytest_cache

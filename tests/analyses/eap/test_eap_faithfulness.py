@@ -1,0 +1,119 @@
+"""Faithfulness of circuits and the smallest-circuit search, on exact patching ground truth."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from eap_reference import exact_edge_scores, random_pairs
+
+from mechcirc.analyses.eap import (
+    FaithfulnessEvaluator,
+    attribute,
+    select_circuit,
+    smallest_circuit,
+)
+from mechcirc.analyses.eap import faithfulness as faithfulness_module
+from mechcirc.errors import MechcircError, UsageError
+from mechcirc.graph import CircuitGraph, GraphLayout
+
+
+def test_full_circuit_is_one_and_empty_circuit_is_zero(model):
+    layout = GraphLayout.from_model(model)
+    evaluator = FaithfulnessEvaluator(model, random_pairs(), batch_size=4)
+    full = evaluator.evaluate(layout.real_edges)
+    empty = evaluator.evaluate(torch.zeros_like(layout.real_edges))
+    assert abs(evaluator.clean - evaluator.corrupted) > 1e-3
+    assert full.normalized == pytest.approx(1.0, abs=1e-4)
+    assert empty.normalized == pytest.approx(0.0, abs=1e-4)
+    assert full.circuit == pytest.approx(evaluator.clean, abs=1e-6)
+    assert full.fraction_of_clean == pytest.approx(1.0, abs=1e-4)
+    assert (full.n_edges, empty.n_edges) == (layout.n_edges, 0)
+
+
+def test_circuit_without_one_edge_loses_that_edges_exact_effect(model):
+    pairs = random_pairs()
+    layout = GraphLayout.from_model(model)
+    edge = (layout.head_src(0, 1), layout.mlp_dst(1))
+    in_graph = layout.real_edges.clone()
+    in_graph[edge] = False
+    evaluator = FaithfulnessEvaluator(model, pairs)
+    expected = evaluator.clean - exact_edge_scores(model, pairs, [edge])[edge]
+    assert evaluator.evaluate(in_graph).circuit == pytest.approx(expected, abs=1e-6)
+
+
+def _count_forwards(model) -> list[int]:
+    calls = [0]
+
+    def count(x, hook):
+        calls[0] += 1
+
+    model.hook_dict["hook_embed"].add_hook(count)
+    return calls
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_one_corrupted_and_one_patched_forward_per_batch(model, monkeypatch, cached):
+    if not cached:
+        monkeypatch.setattr(faithfulness_module, "CACHE_LIMIT_BYTES", 0)
+    layout = GraphLayout.from_model(model)
+    evaluator = FaithfulnessEvaluator(model, random_pairs(n=6), batch_size=4)  # 2 batches
+    calls = _count_forwards(model)
+    try:
+        for n_edges in (1, layout.n_edges // 2):
+            mask = torch.zeros(layout.n_src, layout.n_dst, dtype=torch.bool)
+            mask.view(-1)[layout.real_edges.view(-1).nonzero()[:n_edges, 0]] = True
+            calls[0] = 0
+            evaluator.evaluate(mask)
+            assert calls[0] == (2 if cached else 4)
+    finally:
+        model.reset_hooks()
+
+
+def test_smallest_circuit_reaches_the_target(model):
+    pairs = random_pairs()
+    graph = attribute(model, pairs, progress=False).graph
+    evaluator = FaithfulnessEvaluator(model, pairs)
+    search = smallest_circuit(evaluator, graph, target=0.8)
+    n_edges = search.circuit.n_edges_in_graph
+    assert search.reached and search.faithfulness.normalized >= 0.8
+    assert search.faithfulness.n_edges == n_edges
+    assert search.faithfulness.normalized == pytest.approx(
+        evaluator.evaluate(graph.select("greedy", n=n_edges)).normalized
+    )
+    below = [point for point in search.evaluated if point["n_edges"] == n_edges - 1]
+    assert all(point["normalized"] < 0.8 for point in below)
+    assert search.evaluated[-1]["n_edges"] == graph.layout.n_edges
+
+
+def test_evaluator_errors(model):
+    pairs = random_pairs()
+    same = random_pairs()
+    same = type(same)(**{**same.__dict__, "corrupted": same.clean})
+    with pytest.raises(MechcircError, match="clean and corrupted runs give the same mean"):
+        FaithfulnessEvaluator(model, same)
+    evaluator = FaithfulnessEvaluator(model, pairs)
+    with pytest.raises(UsageError, match=r"in_graph must be \[n_src, n_dst\]"):
+        evaluator.evaluate(torch.ones(2, 2, dtype=torch.bool))
+    graph = CircuitGraph.from_model(
+        model, torch.zeros(evaluator.parts.layout.n_src, evaluator.parts.layout.n_dst)
+    )
+    with pytest.raises(UsageError, match="faithfulness target must be in"):
+        smallest_circuit(evaluator, graph, target=1.5)
+
+
+def test_select_circuit_modes(model):
+    pairs = random_pairs()
+    graph = attribute(model, pairs, progress=False).graph
+    evaluator = FaithfulnessEvaluator(model, pairs)
+    top = select_circuit(evaluator, graph, top_n=7)
+    # pruned greedy growth may land one short when a step connects two edges at once
+    assert 0 < top.circuit.n_edges_in_graph == top.faithfulness.n_edges <= 7
+    assert top.selection == "greedy, top 7" and top.reached is None
+    cutoff = float(graph.scores.abs().max()) / 2
+    above = select_circuit(evaluator, graph, threshold=cutoff)
+    kept = graph.scores.abs()[above.circuit.in_graph]
+    assert (kept >= cutoff).all() and above.selection == f"threshold {cutoff}"
+    smallest = select_circuit(evaluator, graph, target=0.5)
+    assert smallest.reached and smallest.faithfulness.normalized >= 0.5
+    with pytest.raises(UsageError, match="top_n or threshold, not both"):
+        select_circuit(evaluator, graph, top_n=3, threshold=0.1)
