@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import torch
 from jaxtyping import Int
-from mechcirc.tasks.registry import register
 from torch import Tensor
 
 from mechcirc.errors import UsageError
+from mechcirc.tasks.registry import register
 
 
 @dataclass(frozen=True)

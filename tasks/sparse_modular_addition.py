@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import torch
 from jaxtyping import Int
-from mechcirc.tasks.modular_addition import TrainTestSplit
-from mechcirc.tasks.registry import register
 from torch import Tensor
 
 from mechcirc.errors import UsageError
+from mechcirc.tasks.modular_addition import TrainTestSplit
+from mechcirc.tasks.registry import register
 
 # Above this many possible sequences, distinct codes are drawn by rejection instead of randperm.
 _PERMUTE_LIMIT = 1 << 22

@@ -20,7 +20,17 @@ from mechcirc import __version__
 from mechcirc.errors import MechcircError, UsageError
 
 # One module per subcommand; each defines register(subparsers).
-SUBCOMMAND_MODULES = ("models",)
+SUBCOMMAND_MODULES = (
+    "models",
+    "heads",
+    "path_patch",
+    "view",
+    "tasks",
+    "experiment",
+    "train",
+    "l3d",
+    "eap",
+)
 
 
 class _Parser(argparse.ArgumentParser):

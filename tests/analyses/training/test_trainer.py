@@ -1,0 +1,129 @@
+"""Trainer: exact resume from safetensors checkpoints, metrics log, mini-batches, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from mechcirc.analyses.training.trainer import (
+    CHECKPOINT_FILE,
+    METRICS_FILE,
+    TrainConfig,
+    Trainer,
+    parameter_norm,
+    unique_parameters,
+)
+from mechcirc.errors import UsageError
+from mechcirc.tasks import MODULAR_ADDITION, SPARSE_MODULAR_ADDITION
+from mechcirc.toys import (
+    CrossAttentionConfig,
+    HookedCrossAttention,
+    grokking_model,
+    last_position_logits,
+)
+
+DATA = MODULAR_ADDITION.build(p=7, train_fraction=0.6, seed=0)
+
+
+def grok_trainer(config: TrainConfig, out_dir=None) -> Trainer:
+    return Trainer(
+        grokking_model(7, seed=0), DATA, config, logits_fn=last_position_logits, out_dir=out_dir
+    )
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path):
+    config = TrainConfig(steps=12, eval_every=4, weight_decay=1.0, batch_size=8, progress=False)
+    straight = grok_trainer(config)
+    straight.fit()
+    first = grok_trainer(config, out_dir=tmp_path)
+    first.fit(8)
+    resumed = grok_trainer(config)
+    resumed.load_checkpoint(tmp_path)
+    assert resumed.step == 8
+    resumed.fit()
+    for a, b in zip(straight.params, resumed.params, strict=True):
+        assert torch.equal(a, b)
+    assert resumed.metrics().equals(straight.metrics())
+
+
+def test_checkpoint_is_safetensors_with_weights_optimizer_and_metrics(tmp_path):
+    trainer = grok_trainer(TrainConfig(steps=3, eval_every=1, progress=False), out_dir=tmp_path)
+    metrics = trainer.fit()
+    with safe_open(str(tmp_path / CHECKPOINT_FILE), framework="pt") as handle:
+        keys, metadata = set(handle.keys()), handle.metadata()
+    assert {k for k in keys if k.startswith("model.")} == {
+        f"model.{name}" for name, _ in trainer.module.named_parameters()
+    }
+    assert any(k.endswith(".exp_avg_sq") for k in keys) and metadata["step"] == "3"
+    assert list(metrics["step"]) == [0, 1, 2, 3]
+    assert (tmp_path / METRICS_FILE).is_file()
+
+
+def test_metrics_log_accuracy_and_norm_that_match_a_recomputation():
+    trainer = grok_trainer(TrainConfig(steps=2, eval_every=2, progress=False))
+    row = trainer.fit().iloc[-1]
+    with torch.no_grad():
+        logits = last_position_logits(trainer.model, DATA.test_inputs)
+    assert row["test_acc"] == pytest.approx(
+        float((logits.argmax(-1) == DATA.test_labels).float().mean())
+    )
+    norm = torch.sqrt(sum(p.detach().pow(2).sum() for p in trainer.module.parameters()))
+    assert row["param_norm"] == pytest.approx(float(norm), rel=1e-5)
+    assert parameter_norm(trainer.module) == pytest.approx(float(norm), rel=1e-5)
+
+
+def test_full_batch_training_fits_a_small_task():
+    data = SPARSE_MODULAR_ADDITION.build(p=2, seq_len=4, k=2, n_train=12, n_test=4, d_vocab=2)
+    model = HookedCrossAttention(CrossAttentionConfig(d_vocab=2, n_ctx=4, d_model=8, seed=0))
+    metrics = Trainer(
+        model,
+        data,
+        TrainConfig(steps=150, lr=1e-2, optimizer="adam", eval_every=50, progress=False),
+    ).fit()
+    assert metrics["train_loss"].iloc[-1] < 0.5 * metrics["train_loss"].iloc[0]
+    assert metrics["train_acc"].iloc[-1] == 1.0
+
+
+def test_mini_batches_partition_each_epoch():
+    trainer = grok_trainer(TrainConfig(steps=1, batch_size=5, seed=3, progress=False))
+    per_epoch = DATA.n_train // 5
+    seen = torch.cat([trainer.batch(step)[0] for step in range(per_epoch)])
+    assert len({tuple(r) for r in seen.tolist()}) == per_epoch * 5
+    assert not torch.equal(trainer.batch(0)[0], trainer.batch(per_epoch)[0])  # reshuffled
+
+
+def test_unique_parameters_deduplicates_bridge_views():
+    bridge = grokking_model(7, seed=0)
+    params = unique_parameters(bridge)
+    assert len({id(p) for p in params}) == len(params)
+    assert sum(p.numel() for p in params) == sum(
+        p.numel() for p in bridge.original_model.parameters()
+    )
+
+
+def test_load_checkpoint_errors(tmp_path):
+    trainer = grok_trainer(TrainConfig(steps=1, progress=False), out_dir=tmp_path)
+    with pytest.raises(UsageError, match="no checkpoint"):
+        trainer.load_checkpoint(tmp_path / "missing")
+    trainer.fit()
+    narrower = Trainer(
+        grokking_model(7, seed=0, d_mlp=256), DATA, TrainConfig(), logits_fn=last_position_logits
+    )
+    with pytest.raises(UsageError, match="shape"):
+        narrower.load_checkpoint(tmp_path)
+    other_data = MODULAR_ADDITION.build(p=7, train_fraction=0.3, seed=0)
+    elsewhere = Trainer(
+        grokking_model(7, seed=0), other_data, TrainConfig(), logits_fn=last_position_logits
+    )
+    with pytest.raises(UsageError, match="same data"):
+        elsewhere.load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"steps": -1}, {"eval_every": 0}, {"optimizer": "sgd"}, {"lr": 0.0}, {"batch_size": 0}],
+)
+def test_train_config_validation(kwargs):
+    with pytest.raises(UsageError):
+        TrainConfig(**kwargs)
