@@ -53,7 +53,8 @@ def timed(fn) -> tuple[float, float]:
 
 def workloads(steps: int, eval_every: int) -> dict:
     """name -> zero-argument callables that each run ``steps`` training steps."""
-    from mechcirc.analyses.training.trainer import TrainConfig, Trainer, unique_parameters
+    from mechcirc.analyses.training.trainer import TrainConfig, Trainer
+    from mechcirc.parameters import trainable_parameters
     from mechcirc.tasks import MODULAR_ADDITION, SPARSE_MODULAR_ADDITION
     from mechcirc.toys import (
         CrossAttentionConfig,
@@ -86,7 +87,7 @@ def workloads(steps: int, eval_every: int) -> dict:
                 "last-position": lambda x: last_position_logits(native, x),
             }[route]
             plain_loop(
-                forward, unique_parameters(native), modular, steps, torch.optim.AdamW, **adamw
+                forward, trainable_parameters(native), modular, steps, torch.optim.AdamW, **adamw
             )
 
         return run

@@ -94,3 +94,14 @@ def unique_named_parameters(model: nn.Module) -> list[NamedParameter]:
         NamedParameter(e["name"], e["tensor"], tuple(e["paths"]), tuple(e["aliases"]))
         for e in merged.values()
     ]
+
+
+def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The tensors an optimiser should update: each underlying leaf once, ``requires_grad`` only.
+
+    Example:
+        >>> model = torch.nn.Linear(2, 2)
+        >>> len(trainable_parameters(model))
+        2
+    """
+    return [p.tensor for p in unique_named_parameters(model) if p.tensor.requires_grad]

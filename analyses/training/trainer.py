@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from mechcirc.errors import UsageError
+from mechcirc.parameters import trainable_parameters
 from mechcirc.tasks.modular_addition import TrainTestSplit
 from mechcirc.toys.grokking import native_module
 
@@ -81,19 +82,10 @@ def default_logits(model: nn.Module, inputs: Tensor) -> Tensor:
     return model(inputs)
 
 
-def unique_parameters(module: nn.Module) -> list[nn.Parameter]:
-    """Trainable leaf parameters, each once (bridges expose fused weights and their views)."""
-    seen: dict[int, nn.Parameter] = {}
-    for param in module.parameters():
-        if param.requires_grad and param.is_leaf:
-            seen.setdefault(id(param), param)
-    return list(seen.values())
-
-
 @torch.no_grad()
 def parameter_norm(module: nn.Module) -> float:
     """L2 norm of all trainable parameters together."""
-    return float(torch.sqrt(sum(p.pow(2).sum() for p in unique_parameters(module))))
+    return float(torch.sqrt(sum(p.pow(2).sum() for p in trainable_parameters(module))))
 
 
 @dataclass
@@ -111,7 +103,7 @@ class Trainer:
 
     def __post_init__(self) -> None:
         self.module = native_module(self.model)
-        self.params = unique_parameters(self.module)
+        self.params = trainable_parameters(self.module)
         self.optimizer = self._make_optimizer()
         if self.out_dir is not None:
             self.out_dir = Path(self.out_dir)

@@ -12,9 +12,9 @@ from mechcirc.analyses.training.trainer import (
     TrainConfig,
     Trainer,
     parameter_norm,
-    unique_parameters,
 )
 from mechcirc.errors import UsageError
+from mechcirc.parameters import trainable_parameters
 from mechcirc.tasks import MODULAR_ADDITION, SPARSE_MODULAR_ADDITION
 from mechcirc.toys import (
     CrossAttentionConfig,
@@ -93,9 +93,9 @@ def test_mini_batches_partition_each_epoch():
     assert not torch.equal(trainer.batch(0)[0], trainer.batch(per_epoch)[0])  # reshuffled
 
 
-def test_unique_parameters_deduplicates_bridge_views():
+def test_trainable_parameters_deduplicates_bridge_views():
     bridge = grokking_model(7, seed=0)
-    params = unique_parameters(bridge)
+    params = trainable_parameters(bridge)
     assert len({id(p) for p in params}) == len(params)
     assert sum(p.numel() for p in params) == sum(
         p.numel() for p in bridge.original_model.parameters()
