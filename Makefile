@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 # The CPU wheel of torch must be installed before anything that depends on torch:
-# an unpinned `torch` resolved first pulls several GB of CUDA packages.
+# an unpinned `torch` resolved first pulls several GB of CUDA packages. The constraint keeps
+# every later install on that same torch.
 TORCH_PIN := torch==2.13.0
 DEMO_HOME := $(CURDIR)/.demo-hub
 
@@ -15,7 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PIN)
-	$(PIP) install --quiet -e ".[dev,gguf]"
+	echo "$(TORCH_PIN)" > $(VENV)/torch-constraint.txt
+	$(PIP) install --quiet -c $(VENV)/torch-constraint.txt -e ".[dev,gguf]"
 	touch $@
 
 setup: $(VENV)/.installed

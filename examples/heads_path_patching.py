@@ -36,7 +36,7 @@ def main() -> None:
 
         model, n = load_model(args.model, args.revision), args.n
 
-    pairs = tasks.get("ioi").generate(model.tokenizer, n, seed=0)
+    pairs = tasks.load_pairs("ioi", model.tokenizer, n=n, seed=0)
     scores = name_mover_scores(model, pairs)
     # Name movers: highest attention to IO over S from the end, outside layer 0.
     ranked = scores["name_mover"].top(model.cfg.n_heads * 2)

@@ -30,21 +30,27 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    if args.offline:  # must happen before transformers / huggingface_hub are imported
-        home = tempfile.mkdtemp(prefix="mechcirc-hub-")
+    if not args.offline:
+        show_checkpoints(args.model, args.revisions.split(","))
+        return
+    with tempfile.TemporaryDirectory(prefix="mechcirc-hub-") as home:
+        # must happen before transformers / huggingface_hub are imported
         os.environ.update(HF_HOME=home, HF_HUB_OFFLINE="1")
+        import mechcirc
 
+        mechcirc.build_offline_hub(home)
+        show_checkpoints(args.model, args.revisions.split(","))
+
+
+def show_checkpoints(model_name: str, revisions: list[str]) -> None:
     import torch
 
     import mechcirc
     from mechcirc.models.summary import model_summary
 
     torch.set_num_threads(1)
-    if args.offline:
-        mechcirc.build_offline_hub(os.environ["HF_HOME"])
-
-    for revision in args.revisions.split(","):
-        model = mechcirc.load_model(args.model, revision=revision, device="cpu")
+    for revision in revisions:
+        model = mechcirc.load_model(model_name, revision=revision, device="cpu")
         summary = model_summary(model)
         with torch.no_grad():
             logits = model(model.tokenizer(PROMPT, return_tensors="pt")["input_ids"])[0, -1]

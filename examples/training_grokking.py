@@ -4,7 +4,7 @@ Trains the paper's one-layer transformer (booted with TransformerBridge.boot_nat
 full-batch AdamW (lr 1e-3, betas (0.9, 0.98), weight decay 1.0), prints when train accuracy
 passed 0.99 and when test accuracy passed 0.95, then continues the model on a small subset of
 its training data and reports the test accuracy it keeps. Defaults (P=47, half the pairs,
-3000 steps) take several minutes on one core; ``--quick`` is a seconds-long smoke run.
+4000 steps) take several minutes on one core; ``--quick`` is a seconds-long smoke run.
 
 Run: ``.venv/bin/python examples/training_grokking.py [--quick]``
 """

@@ -21,6 +21,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from mechcirc.errors import UsageError
+
 VERSIONED_PACKAGES = ("mechcirc", "torch", "transformer-lens", "transformers", "safetensors")
 
 
@@ -103,7 +105,14 @@ class RunFolder:
         return run
 
     def file(self, name: str) -> Path:
-        """Path of an output file inside the run, recorded in the manifest's ``outputs``."""
+        """Path of an output file inside the run, recorded in the manifest's ``outputs``.
+
+        ``name`` is relative to the run folder (sub-folders allowed); anything that would land
+        outside it is refused.
+        """
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise UsageError(f"run outputs are named relative to the run folder, got {name!r}")
         if name not in self.manifest["outputs"]:
             self.manifest["outputs"].append(name)
         return self.path / name

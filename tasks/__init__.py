@@ -15,7 +15,7 @@ from mechcirc.tasks.ioi import IOI
 from mechcirc.tasks.metrics import METRICS, logit_diff, prob_diff
 from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit
 from mechcirc.tasks.pairs import PromptPairs
-from mechcirc.tasks.registry import Task, get, load_pairs, names, register
+from mechcirc.tasks.registry import Task, get, load_pairs, names, prompt_pair_task, register
 from mechcirc.tasks.sparse_modular_addition import SPARSE_MODULAR_ADDITION
 from mechcirc.tasks.subject_verb_agreement import SUBJECT_VERB_AGREEMENT
 
@@ -40,6 +40,7 @@ __all__ = [
     "pairs_to_dataset",
     "pairs_to_records",
     "prob_diff",
+    "prompt_pair_task",
     "read_jsonl",
     "register",
     "write_jsonl",

@@ -143,6 +143,7 @@ def pairs_to_dataset(pairs: PromptPairs, tokenizer):
     import datasets
 
     records = pairs_to_records(pairs)
-    for record, row in zip(records, csv_rows(pairs, tokenizer), strict=True):
-        record["clean"], record["corrupted"] = row["clean"], row["corrupted"]
+    for record in records:
+        record["clean"] = _prompt_text(tokenizer, record["clean_ids"])
+        record["corrupted"] = _prompt_text(tokenizer, record["corrupted_ids"])
     return datasets.Dataset.from_list(records)

@@ -72,10 +72,15 @@ def load_pairs(name_or_csv: str | Path, tokenizer, n: int, seed: int = 0, **opti
     """
     if n < 1:
         raise UsageError(f"n must be a positive number of examples, got {n}")
+    return prompt_pair_task(name_or_csv).generate(tokenizer, n=n, seed=seed, **options)
+
+
+def prompt_pair_task(name_or_csv: str) -> Task:
+    """``get(name_or_csv)``, refusing training datasets (they build tensors, not prompt pairs)."""
     task = get(name_or_csv)
     if task.kind != "prompt-pairs":
         raise UsageError(
             f"task {task.name!r} is a {task.kind} for training toy models, not prompt pairs; "
             f"prompt-pair tasks: {', '.join(n for n in names() if get(n).kind == 'prompt-pairs')}"
         )
-    return task.generate(tokenizer, n=n, seed=seed, **options)
+    return task

@@ -20,13 +20,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(1)  # 2-core shared machines: more threads oversubscribe
 
 
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(_TEST_HF_HOME, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def offline_hub() -> str:
     """HF_HOME (set for the whole session) holding the tiny pythia-160m at step0/1000/143000."""
     from mechcirc.models.offline_hub import build_offline_hub
 
-    yield str(build_offline_hub(_TEST_HF_HOME))
-    shutil.rmtree(_TEST_HF_HOME, ignore_errors=True)
+    return str(build_offline_hub(_TEST_HF_HOME))
 
 
 @pytest.fixture

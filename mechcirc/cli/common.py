@@ -5,16 +5,22 @@ from __future__ import annotations
 import argparse
 
 
-def add_model_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """``--model``, ``--revision``, ``--device``, ``--dtype``, as every model-using command has."""
+def add_model_args(
+    parser: argparse.ArgumentParser, *, required: bool = True, model_flag: bool = True
+) -> None:
+    """``--model``, ``--revision``, ``--device``, ``--dtype``, as every model-using command has.
+
+    ``model_flag=False`` leaves out ``--model`` for commands that take the model positionally.
+    """
     group = parser.add_argument_group("model")
-    group.add_argument(
-        "--model",
-        "-m",
-        required=required,
-        help="short name (pythia-160m, gpt2; see `mechcirc models list`), "
-        "hub id, local folder or .gguf file",
-    )
+    if model_flag:
+        group.add_argument(
+            "--model",
+            "-m",
+            required=required,
+            help="short name (pythia-160m, gpt2; see `mechcirc models list`), "
+            "hub id, local folder or .gguf file",
+        )
     group.add_argument(
         "--revision",
         "-r",

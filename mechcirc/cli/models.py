@@ -16,7 +16,7 @@ def register(subparsers) -> None:
 
     info = sub.add_parser("info", help="resolved id and revision, shape and parameter count")
     info.add_argument("name", help="short name, hub id, local folder or .gguf file")
-    add_model_args(info, required=False)
+    add_model_args(info, model_flag=False)
     info.set_defaults(run=_info)
 
     build = sub.add_parser(

@@ -116,12 +116,7 @@ def _task_options(task, args: argparse.Namespace) -> dict:
 def _pairs(args: argparse.Namespace):
     from mechcirc import tasks
 
-    task = tasks.get(args.name)
-    if task.kind != "prompt-pairs":
-        raise UsageError(
-            f"task {task.name!r} is a {task.kind} for training toy models, not prompt pairs; "
-            "show and export work on prompt-pair tasks"
-        )
+    task = tasks.prompt_pair_task(args.name)  # fails before any model is loaded
     options = _task_options(task, args)
     tokenizer, model = _tokenizer_and_model(args)
     pairs = tasks.load_pairs(args.name, tokenizer, n=args.n, seed=args.seed, **options)

@@ -1,22 +1,30 @@
-"""Model loading, names and revisions, devices, hook switches and the offline hub cache."""
+"""Model loading, names and revisions, devices, hook switches and the offline hub cache.
 
-from mechcirc.models.device import resolve_device, resolve_dtype
-from mechcirc.models.hooks import enable_analysis_hooks
-from mechcirc.models.loading import ModelSource, load_model, resolve_source
-from mechcirc.models.names import PYTHIA_STEPS, SHORT_NAMES, normalize_revision, resolve_model_id
-from mechcirc.models.offline_hub import TinyPythiaShape, build_offline_hub
+Exports load on first use, so importing a light module such as ``mechcirc.models.names`` (which
+``mechcirc models list`` needs) does not import torch and TransformerLens.
+"""
 
-__all__ = [
-    "PYTHIA_STEPS",
-    "SHORT_NAMES",
-    "ModelSource",
-    "TinyPythiaShape",
-    "build_offline_hub",
-    "enable_analysis_hooks",
-    "load_model",
-    "normalize_revision",
-    "resolve_device",
-    "resolve_dtype",
-    "resolve_model_id",
-    "resolve_source",
-]
+from importlib import import_module
+
+_LAZY = {
+    "resolve_device": "mechcirc.models.device",
+    "resolve_dtype": "mechcirc.models.device",
+    "enable_analysis_hooks": "mechcirc.models.hooks",
+    "ModelSource": "mechcirc.models.loading",
+    "load_model": "mechcirc.models.loading",
+    "resolve_source": "mechcirc.models.loading",
+    "PYTHIA_STEPS": "mechcirc.models.names",
+    "SHORT_NAMES": "mechcirc.models.names",
+    "normalize_revision": "mechcirc.models.names",
+    "resolve_model_id": "mechcirc.models.names",
+    "TinyPythiaShape": "mechcirc.models.offline_hub",
+    "build_offline_hub": "mechcirc.models.offline_hub",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mechcirc.models' has no attribute {name!r}")

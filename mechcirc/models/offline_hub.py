@@ -110,8 +110,9 @@ def build_offline_hub(
 
 
 def _write_snapshot(snapshot: Path, shape: TinyPythiaShape, revision: str, tokenizer) -> None:
-    torch.manual_seed(revision_seed(revision))
-    model = GPTNeoXForCausalLM(shape.config())
+    with torch.random.fork_rng():  # leave the caller's random state as it was
+        torch.manual_seed(revision_seed(revision))
+        model = GPTNeoXForCausalLM(shape.config())
     snapshot.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(snapshot, safe_serialization=True)
     tokenizer.save_pretrained(snapshot)

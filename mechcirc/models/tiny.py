@@ -44,8 +44,16 @@ class TinyShape:
 
 
 def tiny_hf_model(arch: Architecture, shape: TinyShape, seed: int = 0) -> PreTrainedModel:
-    """A randomly initialised transformers model of ``arch`` with ``shape``."""
-    torch.manual_seed(seed)
+    """A randomly initialised transformers model of ``arch`` with ``shape``, seeded by ``seed``.
+
+    The caller's global random state is left as it was.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return _random_hf_model(arch, shape)
+
+
+def _random_hf_model(arch: Architecture, shape: TinyShape) -> PreTrainedModel:
     if arch == "gpt-neox":
         config = TinyPythiaShape(
             n_layers=shape.n_layers,

@@ -45,13 +45,16 @@ def pythia_tokenizer() -> PreTrainedTokenizerBase:
     return saved_tokenizer("pythia-gpt-neox-20b.tokenizer.json")
 
 
-# Lives as long as the process: TransformerLens re-loads a tokenizer from its name_or_path.
-_SAVED_DIR = tempfile.TemporaryDirectory(prefix="mechcirc-tokenizers-")
+@functools.cache
+def _saved_root() -> tempfile.TemporaryDirectory:
+    # Made on first use and kept by the cache for the life of the process, because
+    # TransformerLens re-loads a tokenizer from its name_or_path.
+    return tempfile.TemporaryDirectory(prefix="mechcirc-tokenizers-")
 
 
 @functools.cache
 def _saved_folder(filename: str) -> str:
-    folder = Path(_SAVED_DIR.name) / filename.removesuffix(".json")
+    folder = Path(_saved_root().name) / filename.removesuffix(".json")
     tokenizer_from_file(bundled_tokenizer_path(filename)).save_pretrained(folder)
     return str(folder)
 

@@ -107,3 +107,19 @@ def test_build_offline(tmp_path, capsys):
     ref = tmp_path / "hub" / "models--EleutherAI--pythia-160m" / "refs" / "step0"
     assert ref.is_file() and len(ref.read_text()) == 40
     assert "HF_HUB_OFFLINE=1" in capsys.readouterr().out
+
+
+def test_help_imports_no_heavy_library():
+    code = (
+        "import sys\nfrom mechcirc.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'transformer_lens', 'pandas',"
+        " 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_models_info_takes_the_model_positionally(capsys):
+    assert main(["models", "info", "pythia-160m", "--model", "gpt2"]) == 2
+    assert "unrecognized arguments: --model" in capsys.readouterr().err

@@ -7,17 +7,15 @@ from mechcirc.errors import UsageError
 from mechcirc.models.device import resolve_device, resolve_dtype
 
 
-def test_auto_picks_an_available_device():
-    device = resolve_device("auto")
-    expected = (
-        "cuda"
-        if torch.cuda.is_available()
-        else "mps"
-        if torch.backends.mps.is_available()
-        else "cpu"
-    )
-    assert device.type == expected
-    assert resolve_device(None) == device
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")],
+)
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert resolve_device("auto").type == expected
+    assert resolve_device(None).type == expected
 
 
 def test_explicit_cpu():

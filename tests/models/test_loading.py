@@ -149,3 +149,15 @@ def test_gguf_path_routes_to_transformers_gguf_loader(tmp_path, monkeypatch):
 def test_bad_processing_value():
     with pytest.raises(UsageError, match="processing must be one of"):
         load_model("pythia-160m", processing="folded")
+
+
+def test_tiny_models_leave_the_callers_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    first = tiny_hf_model("gpt2", TinyShape(), seed=4)
+    assert torch.equal(torch.rand(3), expected)
+    again = tiny_hf_model("gpt2", TinyShape(), seed=4)
+    assert all(
+        torch.equal(a, b) for a, b in zip(first.parameters(), again.parameters(), strict=True)
+    )

@@ -41,7 +41,7 @@ def test_tasks_show_with_model(offline_env, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert '"<|endoftext|>So' in out and "<|endoftext|><|endoftext|>" not in out
-    assert "' he'" in out or "' she'" in out
+    assert "' he'" in out and "' she'" in out  # the correct and the incorrect answer
 
 
 def test_tasks_export_csv_round_trip(tmp_path, capsys):
