@@ -91,7 +91,8 @@ class RunFolder:
         run.manifest = {
             "command": command,
             "argv": argv if argv is not None else sys.argv,
-            "config": _jsonable(config),
+            # callables (argparse's `run=` entry) are code, not configuration
+            "config": _jsonable({k: v for k, v in config.items() if not callable(v)}),
             "seed": seed,
             "model": _jsonable(model) if model is not None else None,
             "versions": library_versions(),

@@ -81,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - started
     pairs = tasks.load_pairs(args.task, model.tokenizer, n=args.n, seed=args.seed)
     out = args.out or default_run_dir("eap", args.model, task.name, args.revision)
-    config = {k: v for k, v in vars(args).items() if k != "run"}
+    config = vars(args)
     run = RunFolder.create(
         out, command="eap", config=config, seed=args.seed, model=model_summary(model)
     )

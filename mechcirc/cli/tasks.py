@@ -155,7 +155,7 @@ def _export(args: argparse.Namespace) -> int:
     pairs, tokenizer, model, options = _pairs(args)
     source = args.model or args.tokenizer
     run_dir = args.run_dir or default_run_dir("tasks-export", Path(args.name).stem, source)
-    config = {k: v for k, v in vars(args).items() if k != "run"}
+    config = vars(args)
     run = RunFolder.create(
         run_dir, command="tasks export", config=config, seed=args.seed, model=model
     )
