@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,10 +32,13 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mechcirc.errors import UsageError
+from mechcirc.analyses.eap.faithfulness import check_baselines_differ
+from mechcirc.errors import MechcircError, UsageError
 from mechcirc.graph.layout import GraphLayout
 from mechcirc.models.hooks import enable_analysis_hooks
 from mechcirc.tasks.pairs import PromptPairs
+
+log = logging.getLogger(__name__)
 
 _HEAD = re.compile(r"^a(\d+)\.h(\d+)$")
 _INPUT = re.compile(r"^a(\d+)\.h(\d+)<([qkv])>$")
@@ -57,7 +61,13 @@ class PathPatchResult:
 
     @property
     def normalized_effect(self) -> Float[Tensor, " n_senders"]:
-        """``effect`` as a fraction of corrupted minus clean (1: the path carries all of it)."""
+        """``effect`` as a fraction of corrupted minus clean (1: the path carries all of it).
+
+        Raises ``MechcircError`` when the clean and corrupted metrics are (nearly) equal.
+        """
+        check_baselines_differ(
+            self.clean_metric, self.corrupted_metric, "the normalized path-patching effect"
+        )
         return self.effect / (self.corrupted_metric - self.clean_metric)
 
     def as_grid(self, n_layers: int, n_heads: int) -> Float[Tensor, "n_layers n_heads"]:
@@ -69,9 +79,16 @@ class PathPatchResult:
         return grid
 
     def to_frame(self):
+        """One row per sender; ``normalized_effect`` is NaN (with a warning) when the clean and
+        corrupted metrics are (nearly) equal."""
         import pandas as pd
 
         heads = [parse_head(name) for name in self.senders]
+        try:
+            normalized = self.normalized_effect.tolist()
+        except MechcircError as err:
+            log.warning("%s", err)
+            normalized = [float("nan")] * len(self.senders)
         return pd.DataFrame(
             {
                 "sender": self.senders,
@@ -79,7 +96,7 @@ class PathPatchResult:
                 "head": [head for _, head in heads],
                 "patched_metric": self.patched_metric.tolist(),
                 "effect": self.effect.tolist(),
-                "normalized_effect": self.normalized_effect.tolist(),
+                "normalized_effect": normalized,
             }
         )
 

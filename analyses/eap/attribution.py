@@ -56,6 +56,8 @@ from mechcirc.tasks import PromptPairs
 log = logging.getLogger(__name__)
 
 METHODS = ("eap-ig-inputs", "eap", "eap-ig-activations", "clean-corrupted", "exact")
+# The methods that use ``ig_steps``; the others ignore it and record ``ig_steps=None``.
+IG_METHODS = ("eap-ig-inputs", "eap-ig-activations")
 DEFAULT_METHOD = "eap-ig-inputs"
 DEFAULT_IG_STEPS = 5
 
@@ -66,7 +68,7 @@ class Attribution:
 
     graph: CircuitGraph
     method: str
-    ig_steps: int | None
+    ig_steps: int | None  # None for the methods that take no interpolation steps
     n_examples: int
     seconds: float
 
@@ -106,7 +108,8 @@ def attribute(
         model: a TransformerBridge (``mechcirc.load_model`` or ``tiny_model``).
         pairs: clean/corrupted prompt pairs with answers and a metric.
         method: one of ``METHODS``.
-        ig_steps: interpolation steps ``m`` of the integrated-gradient methods.
+        ig_steps: interpolation steps ``m`` of the integrated-gradient methods (``IG_METHODS``);
+            the other methods ignore it.
         batch_size: examples per pass; scores do not depend on it.
         progress: show a progress bar per batch.
     """
@@ -120,7 +123,7 @@ def attribute(
     parts = ModelParts.from_model(model)
     device = next(model.parameters()).device
     scores = torch.zeros(parts.layout.n_src, parts.layout.n_dst, dtype=torch.float64, device=device)
-    per_batch = _batch_function(method, ig_steps)
+    per_batch, n_passes = _batch_function(method, ig_steps)
     started = time.perf_counter()
     with frozen_parameters(model):
         batches = tqdm(
@@ -132,8 +135,8 @@ def attribute(
         )
         for batch in batches:
             per_batch(model, parts, batch.to(device), scores)
-    scores /= len(pairs) * _n_passes(method, ig_steps)
-    steps = None if method == "eap" else ig_steps
+    scores /= len(pairs) * n_passes
+    steps = ig_steps if method in IG_METHODS else None
     return _result(model, scores, method, steps, pairs, started)
 
 
@@ -144,24 +147,17 @@ def _result(model, scores, method, steps, pairs, started) -> Attribution:
     return Attribution(graph, method, steps, len(pairs), seconds)
 
 
-def _n_passes(method: str, ig_steps: int) -> int:
-    return {
-        "eap": 1,
-        "eap-ig-inputs": ig_steps,
-        "clean-corrupted": 2,
-        "eap-ig-activations": ig_steps,
-    }[method]
-
-
-def _batch_function(method: str, ig_steps: int) -> Callable:
+def _batch_function(method: str, ig_steps: int) -> tuple[Callable, int]:
+    """The per-batch function of ``method`` and the number of gradient passes it adds up per
+    example (the scores are divided by it)."""
     if method == "eap-ig-activations":
-        return lambda *args: _activation_path_batch(*args, ig_steps=ig_steps)
+        return (lambda *args: _activation_path_batch(*args, ig_steps=ig_steps)), ig_steps
     alphas = {
         "eap": [1.0],
         "clean-corrupted": [0.0, 1.0],
         "eap-ig-inputs": [k / ig_steps for k in range(ig_steps)],
     }[method]
-    return lambda *args: _input_path_batch(*args, alphas=alphas)
+    return (lambda *args: _input_path_batch(*args, alphas=alphas)), len(alphas)
 
 
 # ---- gradients along the input path ---------------------------------------------------------

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -40,6 +41,19 @@ log = logging.getLogger(__name__)
 DEFAULT_TARGET = 0.8
 # Corrupted activations of the whole dataset are kept between evaluations below this size.
 CACHE_LIMIT_BYTES = 1 << 30
+# Clean and corrupted mean metrics closer than this (relative, or absolute near 0) count as equal.
+BASELINE_REL_TOL, BASELINE_ABS_TOL = 1e-6, 1e-9
+
+
+def check_baselines_differ(clean: float, corrupted: float, quantity: str) -> None:
+    """Raise ``MechcircError`` when the clean and corrupted mean metrics are (nearly) equal, so
+    that ``quantity``, normalized by ``clean - corrupted``, would be undefined."""
+    if math.isclose(clean, corrupted, rel_tol=BASELINE_REL_TOL, abs_tol=BASELINE_ABS_TOL):
+        raise MechcircError(
+            f"clean and corrupted runs give the same mean metric ({clean:.6g} vs "
+            f"{corrupted:.6g}): {quantity} is undefined; use a task whose corruption changes "
+            "the model's answer"
+        )
 
 
 @dataclass(frozen=True)
@@ -92,12 +106,7 @@ class FaithfulnessEvaluator:
         self.clean, self.corrupted = clean / n, corrupted / n
         size = sum(t.numel() * t.element_size() for t in cache)
         self._cache = cache if size <= CACHE_LIMIT_BYTES else None
-        if self.clean == self.corrupted:
-            raise MechcircError(
-                f"clean and corrupted runs give the same mean metric ({self.clean:.6g}): "
-                "normalized faithfulness is undefined; use a task whose corruption changes "
-                "the model's answer"
-            )
+        check_baselines_differ(self.clean, self.corrupted, "normalized faithfulness")
 
     def _batches(self):
         for batch in self.pairs.batches(self.batch_size):

@@ -49,18 +49,37 @@ def _batches(tokens: Tensor, batch_size: int):
         yield tokens[start : start + batch_size]
 
 
-def head_parts(
-    model, layer: int, tokens: Int[Tensor, "batch pos"], cache
-) -> tuple[Float[Tensor, "batch pos head d_model"], Float[Tensor, "batch pos head d_model"]]:
-    """Each head's output ``o`` and its copy-suppression part ``cs`` at every destination."""
+def _source_parts(model, layer: int, tokens: Tensor, cache):
+    """Pattern ``A`` [b, h, d, s], ``vo`` [b, s, h, d_model], ``min(0, <vo_s, u_s>)`` [b, s, h]
+    and ``u`` [b, s, d_model] of every head of ``layer``."""
     pattern = cache[f"blocks.{layer}.attn.hook_pattern"]  # [b, h, d, s]
     values = expand_kv(model, cache[f"blocks.{layer}.attn.hook_v"], head_dim=2)  # [b, s, h, e]
     vo = torch.einsum("bshe,hem->bshm", values, model.W_O[layer])
     unembed = F.normalize(model.W_U.T[tokens], dim=-1)  # [b, s, d_model]
     along = torch.einsum("bshm,bsm->bsh", vo, unembed).clamp(max=0)
+    return pattern, vo, along, unembed
+
+
+def head_parts(
+    model, layer: int, tokens: Int[Tensor, "batch pos"], cache
+) -> tuple[Float[Tensor, "batch pos head d_model"], Float[Tensor, "batch pos head d_model"]]:
+    """Each head's output ``o`` and its copy-suppression part ``cs`` at every destination."""
+    pattern, vo, along, unembed = _source_parts(model, layer, tokens, cache)
     output = torch.einsum("bhds,bshm->bdhm", pattern, vo)
-    suppression = torch.einsum("bhds,bsh,bsm->bdhm", pattern, along, unembed)
-    return output, suppression
+    return output, _suppression(pattern, along, unembed)
+
+
+def suppression_part(
+    model, layer: int, tokens: Int[Tensor, "batch pos"], cache
+) -> Float[Tensor, "batch pos head d_model"]:
+    """Only the copy-suppression part ``cs`` of :func:`head_parts` (no output ``o``)."""
+    pattern, _, along, unembed = _source_parts(model, layer, tokens, cache)
+    return _suppression(pattern, along, unembed)
+
+
+def _suppression(pattern: Tensor, along: Tensor, unembed: Tensor) -> Tensor:
+    """``cs_d = sum_s A[d, s] * min(0, <vo_s, u_s>) * u_s`` for every head: [b, d, h, d_model]."""
+    return torch.einsum("bhds,bsh,bsm->bdhm", pattern, along, unembed)
 
 
 def _pattern_and_v(model, tokens: Tensor):
@@ -132,7 +151,7 @@ def cspa_scores(
         clean_logp = logits.float().log_softmax(-1)
         doubled = torch.cat([batch, batch])  # one forward for both ablations of a head
         for layer in range(n_layers):
-            _, suppression = head_parts(model, layer, batch, cache)
+            suppression = suppression_part(model, layer, batch, cache)
             for head in range(n_heads):
                 kept = suppression[:, :, head] + mean_rest[layer, head]
                 hooks = _replace_head(layer, head, mean_out[layer, head], kept)

@@ -75,8 +75,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def write_head_tables(run, stem: str, scores: Sequence, top_k: int = 3) -> dict[str, list]:
     """Save ``scores`` (``HeadScore``s) as ``stem.csv/.parquet/.safetensors``, their input data
-    as ``stem_inputs.safetensors`` and a PNG + SVG heatmap each under ``heatmaps/``; return the
-    ``top_k`` heads of each score as ``{name: [["a1.h0", value], ...]}``."""
+    as ``stem_inputs.safetensors``, their configs as ``stem_config.json`` and a PNG + SVG heatmap
+    each under ``heatmaps/``; return the ``top_k`` heads of each score as
+    ``{name: [["a1.h0", value], ...]}``."""
     from mechcirc.analyses.heads import scores_frame
     from mechcirc.views import save_heatmap
 
@@ -94,8 +95,8 @@ def write_head_tables(run, stem: str, scores: Sequence, top_k: int = 3) -> dict[
     for score in scores:
         # Fractions and attention masses share one 0..1 colour scale; the others are signed.
         limits = None if score.name in SIGNED_SCORES else (0.0, 1.0)
-        stem = run.path / "heatmaps" / score.name
-        for path in save_heatmap(score.values, stem, title=score.name, limits=limits):
+        heatmap = run.path / "heatmaps" / score.name
+        for path in save_heatmap(score.values, heatmap, title=score.name, limits=limits):
             run.file(f"heatmaps/{path.name}")
     run.save_json(f"{stem}_config.json", {s.name: s.config for s in scores})
     return {s.name: [[f"a{lay}.h{h}", v] for lay, h, v in s.top(top_k)] for s in scores}

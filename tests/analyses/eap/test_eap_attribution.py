@@ -124,6 +124,23 @@ def test_scores_do_not_depend_on_batch_size(model, method):
     torch.testing.assert_close(split, whole, atol=1e-7, rtol=1e-5)
 
 
+def test_clean_corrupted_ignores_ig_steps_and_records_none(model):
+    pairs = random_pairs(n=2)
+    result = attribute(model, pairs, "clean-corrupted", ig_steps=3, progress=False)
+    assert result.ig_steps is None
+    other = attribute(model, pairs, "clean-corrupted", ig_steps=7, progress=False)
+    torch.testing.assert_close(other.scores, result.scores, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("method", "recorded"),
+    [("eap", None), ("exact", None), ("eap-ig-inputs", 2), ("eap-ig-activations", 2)],
+)
+def test_ig_steps_is_recorded_only_for_integrated_gradient_methods(model, method, recorded):
+    result = attribute(model, random_pairs(n=2), method, ig_steps=2, progress=False)
+    assert result.ig_steps == recorded
+
+
 def test_attribution_freezes_parameters_and_restores_them(tiny):
     model = tiny("gpt-neox")
     params = list(model.parameters())

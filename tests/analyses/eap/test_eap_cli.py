@@ -90,6 +90,16 @@ def test_default_run_folder_and_top_n(offline_env, tmp_path, monkeypatch):
     assert 0 < metrics["n_edges"] <= 12 and metrics["selection"] == "greedy, top 12"
 
 
+def test_clean_corrupted_run_records_no_ig_steps(offline_env, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["eap", *MODEL_ARGS, "--n", "4", "--method", "clean-corrupted", "--ig-steps", "3"]
+    assert main([*args, "--top-n", "12", "--out", str(out)]) == 0
+    metrics = json.loads((out / "manifest.json").read_text())["metrics"]
+    assert metrics["method"] == "clean-corrupted" and metrics["ig_steps"] is None
+    summary = capsys.readouterr().out
+    assert "clean-corrupted on pythia-160m" in summary and "(m=" not in summary
+
+
 def _mismatched_csv(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text(

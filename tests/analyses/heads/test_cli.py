@@ -41,6 +41,27 @@ def test_heads_writes_table_heatmaps_and_manifest(offline_env, tmp_path, capsys)
     assert "induction" in capsys.readouterr().out
 
 
+def test_heads_with_a_relative_out_writes_config_beside_the_tables(
+    offline_env, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    code = main(
+        [
+            "heads", "--model", "pythia-160m", "--revision", "step1000",
+            "--scores", "induction,copy", "--seq-len", "5", "--n-sequences", "4", "--out", "rel",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    out = tmp_path / "rel"
+    configs = json.loads((out / "head_scores_config.json").read_text())
+    assert set(configs) == {"induction", "copy"}
+    assert not list((out / "heatmaps").glob("*_config.json"))
+    outputs = json.loads((out / "manifest.json").read_text())["outputs"]
+    assert "head_scores_config.json" in outputs
+    assert "heatmaps/induction.png" in outputs
+    assert all(not name.startswith(("/", "rel/")) for name in outputs)
+
+
 def test_heads_rejects_an_unknown_score_before_loading(tmp_path, capsys):
     code = main(["heads", "--model", "nonexistent-model", "--scores", "induction,magic"])
     assert code == 2

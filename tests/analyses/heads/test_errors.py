@@ -15,8 +15,12 @@ from mechcirc.analyses.heads import (
     successor_scores,
 )
 from mechcirc.analyses.heads.weights import head_ov_output
-from mechcirc.analyses.path_patching import path_patch, s_inhibition_to_name_movers
-from mechcirc.errors import UsageError
+from mechcirc.analyses.path_patching import (
+    PathPatchResult,
+    path_patch,
+    s_inhibition_to_name_movers,
+)
+from mechcirc.errors import MechcircError, UsageError
 from mechcirc.tasks.pairs import PromptPairs
 
 from .planted import PlantedModel, ToyConfig
@@ -94,3 +98,19 @@ def test_path_patching_validates_nodes(toy, pairs):
         path_patch(toy, pairs, None, [])
     with pytest.raises(UsageError, match="sender heads look like"):
         s_inhibition_to_name_movers(toy, pairs, ["m0"])
+
+
+def test_normalized_path_effect_needs_different_baselines(toy, pairs):
+    same = PromptPairs(**{**pairs.__dict__, "corrupted": pairs.clean})
+    result = path_patch(toy, same, None, ["logits"])
+    assert result.clean_metric == result.corrupted_metric
+    with pytest.raises(MechcircError, match="clean and corrupted runs give the same mean"):
+        _ = result.normalized_effect
+    frame = result.to_frame()  # the raw effects stay available
+    assert frame["effect"].tolist() == pytest.approx(result.effect.tolist())
+    assert frame["normalized_effect"].isna().all()
+    nearly = PathPatchResult(["a0.h0"], ["logits"], 2.0, 2.0 + 1e-9, torch.tensor([2.5]))
+    with pytest.raises(MechcircError, match="normalized path-patching effect is undefined"):
+        _ = nearly.normalized_effect
+    apart = PathPatchResult(["a0.h0"], ["logits"], 2.0, 3.0, torch.tensor([2.5]))
+    assert apart.normalized_effect.tolist() == pytest.approx([0.5])
