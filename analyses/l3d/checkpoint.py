@@ -59,8 +59,14 @@ def _check_config(saved: dict, config: L3DConfig, path: Path) -> None:
         raise UsageError(f"cannot resume {path}: settings differ ({diffs})")
 
 
-def load_checkpoint(path: str | Path, config: L3DConfig) -> L3DState:
-    """Rebuild the state saved at ``path``; its settings must match ``config``."""
+def load_checkpoint(
+    path: str | Path, config: L3DConfig, device: str | torch.device | None = None
+) -> L3DState:
+    """Rebuild the state saved at ``path``; its settings must match ``config``.
+
+    The subnetworks are moved to ``device`` (default: CPU) *before* the optimiser is built and
+    its state loaded, so Adam's moments land on the same device as the parameters.
+    """
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"no checkpoint to resume at {path}")
@@ -74,6 +80,8 @@ def load_checkpoint(path: str | Path, config: L3DConfig) -> L3DState:
     subnetworks.load_state_dict(
         {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     )
+    if device is not None:
+        subnetworks.to(device)
     state = new_state(subnetworks, config)
     slots: dict[int, dict] = {}
     for key, value in tensors.items():

@@ -88,12 +88,3 @@ def flat_gradients(target, inputs: Any, references: Tensor) -> Float[Tensor, "ba
     """Per-sample gradients flattened and concatenated in the group's name order."""
     grads = per_sample_gradients(target, inputs, references)
     return torch.cat([grads[n].reshape(len(references), -1) for n in target.group.names], dim=1)
-
-
-def sample_gradients(
-    target, generator: torch.Generator, batch_size: int
-) -> tuple[Any, Float[Tensor, "batch n_params"]]:
-    """Draw a batch of inputs and references; return the inputs and their flat gradients."""
-    inputs = target.sample(generator, batch_size)
-    references = reference_outputs(target, inputs, generator)
-    return inputs, flat_gradients(target, inputs, references)

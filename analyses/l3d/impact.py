@@ -69,7 +69,7 @@ def impacts(
         for start in range(0, n, chunk):
             rows = slice(start, start + chunk)
             grads = flat_gradients(target, take(inputs, rows), references[rows])
-            total[rows] += (grads @ v_in.T).abs()
+            total[rows] += (grads @ v_in.T).abs().cpu()
     return total / n_references
 
 

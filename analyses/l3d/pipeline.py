@@ -66,7 +66,7 @@ def decompose(
     if resume:
         if checkpoint is None:
             raise UsageError("resume=True needs the checkpoint path to resume from")
-        state = load_checkpoint(checkpoint, config)
+        state = load_checkpoint(checkpoint, config, device=device)
         log.info("resuming from step %d of %d", state.step, config.steps)
         subnetworks = state.subnetworks
     else:

@@ -1,4 +1,4 @@
-"""Intervention-curve figures (matplotlib, Agg backend): one panel per subnetwork.
+"""Intervention-curve figures (a matplotlib ``Figure``, no pyplot): one panel per subnetwork.
 
 Each panel plots the mean output change against the perturbation size ``delta`` for the samples
 where the subnetwork is active and for the rest, on log axes; a selective subnetwork shows the
@@ -14,18 +14,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from mechcirc.views.figures import save_figure
+
 
 def plot_intervention_curves(curves, stem: str | Path, max_panels: int = 16) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg`` from an :func:`intervention_curves` DataFrame."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ids = sorted(curves["subnetwork"].unique())[:max_panels]
     cols = min(4, len(ids))
     rows = math.ceil(len(ids) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, k in zip(axes.flat, ids, strict=False):
         part = curves[curves["subnetwork"] == k].sort_values("delta")
         ax.plot(part["delta"], part["active"], "o-", color="tab:red", label="active")
@@ -40,9 +40,4 @@ def plot_intervention_curves(curves, stem: str | Path, max_panels: int = 16) -> 
         ax.axis("off")
     axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
-    stem = Path(stem)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for path in paths:
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, stem, dpi=110)

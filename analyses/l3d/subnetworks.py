@@ -87,11 +87,6 @@ class Subnetworks(nn.Module):
             for source, target in zip(self.v_out.parameters(), self.v_in.parameters(), strict=True):
                 target.copy_(source)
 
-    @property
-    def n_params(self) -> int:
-        """Number of model parameters the subnetworks span (the flat gradient length)."""
-        return sum(int(torch.Size(s).numel()) for s in self.shapes.values())
-
     def dense(self, which: str) -> Float[Tensor, "n_subnetworks n_params"]:
         """``V_in`` or ``V_out`` as a dense ``[n_subnetworks, n_params]`` matrix (names' order)."""
         maps = {"in": self.v_in, "out": self.v_out}[which]

@@ -88,8 +88,10 @@ class ToySpec:
     paper_loss: float | None = None  # the paper's draft reconstruction loss
 
     def build(self, seed: int = 0) -> nn.Module:
-        torch.manual_seed(seed)
-        return self.make()
+        """The model initialised from ``seed``; the caller's global RNG state is left untouched."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.make()
 
     def sample(self, generator: torch.Generator, n: int) -> Float[Tensor, "n n_features"]:
         active = torch.rand(n, self.n_features, generator=generator) < self.feature_probability
@@ -101,7 +103,10 @@ class ToySpec:
 
 def _circuit_map(n: int, d_hidden: int, per_feature: int = 2) -> Tensor:
     """``A = B H``: each feature's circuit uses ``per_feature`` of the ``d_hidden`` neurons
-    (``H >= 0``), so a ReLU layer that narrow can implement A; circuits share neurons."""
+    (``H >= 0``), so a ReLU layer that narrow can implement A; circuits share neurons.
+
+    Draws from the global generator: call it only inside :meth:`ToySpec.build`, whose seeded
+    ``fork_rng`` makes the draws reproducible and restores the caller's RNG state afterwards."""
     H = torch.zeros(d_hidden, n)
     for i in range(n):
         H[torch.randperm(d_hidden)[:per_feature], i] = 0.5 + torch.rand(per_feature)
@@ -176,10 +181,3 @@ def train_toy(
         schedule.step()
     log.info("trained toy %s: final batch loss %.5f", spec.name, loss.item())
     return model.eval().requires_grad_(False)
-
-
-@torch.no_grad()
-def toy_loss(spec: ToySpec, model: nn.Module, n: int = 8192, seed: int = 12345) -> float:
-    """Mean task MSE of a trained toy on fresh samples."""
-    x = spec.sample(torch.Generator().manual_seed(seed), n)
-    return float(((model(x) - spec.task(model, x)) ** 2).sum(-1).mean())

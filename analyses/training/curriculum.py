@@ -205,9 +205,13 @@ def _train_arm(config, arm: Arm, seed: int, p2, p4):
     phase1 = replace(train, steps=config.pretrain_steps, lr=arm.pretrain_lr)
     first = Trainer(model, p2, phase1, probes=[probe]).fit().assign(phase="p=2")
     probe.step_offset = config.pretrain_steps
+    end_of_phase1 = len(probe.steps)
     phase2 = replace(train, steps=config.finetune_steps, lr=arm.lr)
     second = Trainer(model, p4, phase2, probes=[probe]).fit().iloc[1:]  # row 0 = end of phase 1
     second = second.assign(step=second["step"] + config.pretrain_steps, phase="p=4")
+    # The phase-2 trainer's step-0 evaluation re-recorded step pretrain_steps (same weights):
+    # drop it from the probe as from the metrics, so every step is recorded once.
+    del probe.steps[end_of_phase1], probe.patterns[end_of_phase1]
     return model, pd.concat([first, second], ignore_index=True), probe
 
 

@@ -1,29 +1,35 @@
 """Figures for the training experiments, each saved as PNG and SVG into a run folder.
 
-All plotting goes through matplotlib's Agg backend (no display needed).
+Figures are ``matplotlib.figure.Figure`` objects (no pyplot, no backend switch), and matplotlib
+is imported only when a figure is drawn, so importing the trainer stays light. Saving goes
+through the project's one saver, :func:`mechcirc.views.figures.save_figure`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from mechcirc.runs import RunFolder
+from mechcirc.views.figures import save_figure as _save_figure
 
-from mechcirc.runs import RunFolder  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _figure(**kwargs) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def save_figure(fig, run: RunFolder, stem: str) -> list[str]:
-    """Write ``stem.png`` and ``stem.svg`` into ``run`` and close the figure."""
-    names = [f"{stem}.png", f"{stem}.svg"]
-    for name in names:
-        fig.savefig(run.file(name), dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return names
+    """Write ``stem.png`` and ``stem.svg`` into ``run`` (listed in its manifest); their names."""
+    paths = _save_figure(fig, run.path / stem, dpi=110, bbox_inches="tight")
+    return [run.file(path.name).name for path in paths]
 
 
 def accuracy_curves(
@@ -39,8 +45,11 @@ def accuracy_curves(
     ``metrics`` needs ``step``, ``train_acc``, ``test_acc`` and ``group``; a ``seed`` column
     draws one thin line per seed under the mean.
     """
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    import matplotlib
+
+    fig = _figure(figsize=(7.5, 4.2))
+    ax = fig.subplots()
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, (name, rows) in enumerate(metrics.groupby(group, sort=False)):
         colour = colours[index % len(colours)]
         mean = rows.groupby("step")[["train_acc", "test_acc"]].mean()
@@ -62,7 +71,8 @@ def accuracy_curves(
 
 def interpolation_curve(t: np.ndarray, losses: dict[str, np.ndarray], title: str):
     """Loss along the straight line between two solutions (the barrier plot)."""
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = _figure(figsize=(6, 3.8))
+    ax = fig.subplots()
     for name, values in losses.items():
         ax.plot(t, values, marker="o", ms=3, label=name)
     ax.set(
@@ -77,7 +87,8 @@ def attention_heatmap(
     steps: np.ndarray, patterns: np.ndarray, k: int, title: str, switch: int | None
 ):
     """Mean attention of the query over positions (rows: training steps)."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = _figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     image = ax.imshow(
         patterns,
         aspect="auto",
@@ -95,7 +106,8 @@ def attention_heatmap(
 
 def embedding_scatter(panels: Sequence[tuple[np.ndarray, np.ndarray, str]], title: str):
     """2-D points coloured by an integer label, one panel per ``(points, labels, name)``."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
+    fig = _figure(figsize=(5.2 * len(panels), 4.6))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (points, labels, name) in zip(axes[0], panels, strict=True):
         scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab20", s=6)
         ax.set(title=name, xlabel="z_A[0]", ylabel="z_A[1]")
@@ -106,7 +118,8 @@ def embedding_scatter(panels: Sequence[tuple[np.ndarray, np.ndarray, str]], titl
 
 def series_plot(frame: pd.DataFrame, x: str, ys: Sequence[str], title: str, logx: bool = False):
     """Several columns of ``frame`` against ``x`` (tables such as efficiency vs dataset size)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig = _figure(figsize=(6.5, 4))
+    ax = fig.subplots()
     for column in ys:
         ax.plot(frame[x], frame[column], marker="o", label=column)
     if logx:

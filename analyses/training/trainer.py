@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -206,7 +207,10 @@ class Trainer:
             "data": json.dumps(self.data.meta, sort_keys=True),
         }
         path = directory / CHECKPOINT_FILE
-        save_file(tensors, str(path), metadata=metadata)
+        # Written beside its final name and renamed: a kill mid-write never tears the checkpoint.
+        partial = path.with_suffix(".partial")
+        save_file(tensors, str(partial), metadata=metadata)
+        os.replace(partial, path)
         self.metrics().to_parquet(directory / METRICS_FILE, index=False)
         logger.info("checkpoint at step %d -> %s", self.step, path)
         return path

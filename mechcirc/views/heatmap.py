@@ -16,8 +16,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from mechcirc.errors import UsageError
-
-FORMATS = ("png", "svg")
+from mechcirc.views.figures import FORMATS, save_figure
 
 
 def save_heatmap(
@@ -34,10 +33,7 @@ def save_heatmap(
     ``diverging`` (default: when the table has negative values) centres the colour map at 0;
     ``limits`` fixes the colour range (e.g. ``(0, 1)`` so checkpoints compare by colour).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     grid = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values, dtype=float)
     if grid.ndim != 2 or 0 in grid.shape:
@@ -54,17 +50,12 @@ def save_heatmap(
     if limits is not None:
         style.update(vmin=limits[0], vmax=limits[1])
     n_layers, n_heads = grid.shape
-    fig, ax = plt.subplots(figsize=(1.5 + 0.45 * n_heads, 1.2 + 0.4 * n_layers))
+    fig = Figure(figsize=(1.5 + 0.45 * n_heads, 1.2 + 0.4 * n_layers))
+    ax = fig.subplots()
     image = ax.imshow(grid, aspect="auto", **style)
     ax.set(xlabel="head", ylabel="layer", title=title)
     ax.set_xticks(range(n_heads))
     ax.set_yticks(range(n_layers))
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(f".{fmt}") for fmt in formats]
-    for path in paths:
-        fig.savefig(path)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, stem, formats)

@@ -108,8 +108,10 @@ def _planted_run(tmp_path, crash_at: int | None):
             checkpoint_every=10,
             progress=False,
         )
-    state = load_checkpoint(path, config)
+    state = load_checkpoint(path, config, device="cpu")
     assert state.step == crash_at
+    moments = [v for slots in state.optimizer.state.values() for v in slots.values()]
+    assert moments and all(m.device.type == "cpu" for m in moments)
     return fit(batches, state.subnetworks, config, state, progress=False)
 
 

@@ -86,3 +86,15 @@ def test_toys_train_and_unknown_toy():
         assert model(x).shape == spec.task(model, x).shape, name
     with pytest.raises(UsageError, match="unknown toy 'nope'"):
         get_toy("nope")
+
+
+def test_building_a_toy_leaves_the_callers_rng_alone():
+    for name, spec in TOYS.items():
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        torch.manual_seed(123)
+        first = spec.build(seed=1)
+        assert torch.equal(torch.rand(3), expected), name
+        second = spec.build(seed=1).state_dict()  # the seed alone fixes the weights
+        for key, value in first.state_dict().items():
+            assert torch.equal(value, second[key]), (name, key)

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
-from mechcirc.analyses.training.curriculum import CurriculumConfig, arms
-from mechcirc.analyses.training.efficiency import critical_size, random_labels
-from mechcirc.analyses.training.grokking import transition
+from mechcirc.analyses.training.curriculum import CurriculumConfig, _slug, arms
+from mechcirc.analyses.training.efficiency import EfficiencyConfig, critical_size, random_labels
+from mechcirc.analyses.training.grokking import train_grokking, transition
 from mechcirc.cli import main
 from mechcirc.tasks import MODULAR_ADDITION, SPARSE_MODULAR_ADDITION
 from mechcirc.toys import CrossAttentionConfig, HookedCrossAttention
@@ -44,6 +45,13 @@ def test_curriculum_quick_run_writes_consistent_outputs(tmp_path):
         if "curriculum" in name:  # p=2 phase up to the switch, p=4 after it
             assert rows.loc[rows["phase"] == "p=2", "step"].max() == config.pretrain_steps
             assert rows.loc[rows["phase"] == "p=4", "step"].min() > config.pretrain_steps
+    # The attention probe records every eval step once, in order (no repeat at the switch).
+    attention = load_file(out / "attention.safetensors")
+    for name in names:
+        steps = attention[f"{_slug(name)}.seed0.step"]
+        assert (steps[1:] > steps[:-1]).all()
+        assert steps.tolist() == metrics.loc[metrics["arm"] == name, "step"].tolist()
+        assert len(attention[f"{_slug(name)}.seed0.pattern"]) == len(steps)
     # The barrier's end points are the two final models: their p=4 train losses.
     barrier = pd.read_parquet(out / "barrier.parquet")
     train = barrier[barrier["split"] == "train"].set_index("t")["loss"]
@@ -52,8 +60,6 @@ def test_curriculum_quick_run_writes_consistent_outputs(tmp_path):
     assert train[1.0] == pytest.approx(finals[names[1]], rel=1e-4)
     # The saved scratch checkpoint reproduces that loss.
     model = HookedCrossAttention(CrossAttentionConfig(d_vocab=4, seed=0))
-    from safetensors.torch import load_file
-
     model.load_state_dict(load_file(out / "checkpoints" / "scratch-lr-0.001-seed0.safetensors"))
     data = SPARSE_MODULAR_ADDITION.build(p=4, n_train=config.n_train, n_test=config.n_test)
     with torch.no_grad():
@@ -120,7 +126,21 @@ def test_semi_grokking_and_efficiency_quick_runs(tmp_path):
     assert main(["experiment", "efficiency", "--quick", "--out", str(tmp_path / "e")]) == 0
     table = pd.read_csv(tmp_path / "e" / "efficiency.csv")
     assert table["train_size"].tolist() == [round(0.2 * 121), round(0.5 * 121)]
-    assert (table["mem_efficiency"] == table["mem_correct_logit"] / table["mem_param_norm"]).all()
+    # Independent check: retrain the first memorising model and measure it here, with the full
+    # forward pass (not last_position_logits) and torch's own parameter norm.
+    config = EfficiencyConfig.quick()
+    everything = MODULAR_ADDITION.build(config.p, 1 - 1 / config.p**2, config.seed)
+    noisy = random_labels(everything, int(table["train_size"].iloc[0]), config.seed)
+    memoriser, _ = train_grokking(config, noisy, None)
+    with torch.no_grad():
+        logits = memoriser(noisy.train_inputs)[:, -1]
+        centred = logits - logits.mean(-1, keepdim=True)
+        correct = float(centred[torch.arange(len(noisy.train_labels)), noisy.train_labels].mean())
+        weights = list(memoriser.original_model.parameters())
+        norm = float(torch.cat([w.flatten() for w in weights]).norm())
+    assert table["mem_correct_logit"].iloc[0] == pytest.approx(correct, rel=1e-4)
+    assert table["mem_param_norm"].iloc[0] == pytest.approx(norm, rel=1e-5)
+    assert table["mem_efficiency"].iloc[0] == pytest.approx(correct / norm, rel=1e-4)
 
 
 def test_critical_size_interpolates_the_crossing():

@@ -58,6 +58,8 @@ def test_checkpoint_is_safetensors_with_weights_optimizer_and_metrics(tmp_path):
     assert any(k.endswith(".exp_avg_sq") for k in keys) and metadata["step"] == "3"
     assert list(metrics["step"]) == [0, 1, 2, 3]
     assert (tmp_path / METRICS_FILE).is_file()
+    # Written to a temporary file and renamed into place: nothing half-written is left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT_FILE, METRICS_FILE])
 
 
 def test_metrics_log_accuracy_and_norm_that_match_a_recomputation():
