@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def add_model_args(
@@ -49,3 +53,15 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def comma_list(text: str, cast: Callable[[str], T] = str, what: str = "values") -> tuple[T, ...]:
+    """``"a, b,,c"`` -> ``(cast("a"), cast("b"), cast("c"))``; empty items are skipped.
+
+    A bad item raises ``argparse.ArgumentTypeError`` naming ``what`` was expected, so
+    ``type=lambda t: comma_list(t, int, "integers")`` gives a one-line usage error.
+    """
+    try:
+        return tuple(cast(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from err

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mechcirc.cli.common import positive_int
+from mechcirc.cli.common import comma_list, positive_int
 
 # name -> (module under mechcirc.analyses.training, config class, run function)
 EXPERIMENTS = {
@@ -31,7 +31,12 @@ def register(subparsers) -> None:
     parser.add_argument("name", choices=sorted(EXPERIMENTS), help="which experiment")
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--quick", action="store_true", help="tiny settings: checks the mechanics")
-    parser.add_argument("--seeds", type=_int_list, default=None, help="comma-separated seeds")
+    parser.add_argument(
+        "--seeds",
+        type=lambda text: comma_list(text, int, "integers"),
+        default=None,
+        help="comma-separated seeds",
+    )
     parser.add_argument("--steps", type=positive_int, default=None, help="override the step count")
     parser.add_argument(
         "--workers",
@@ -49,15 +54,6 @@ def register(subparsers) -> None:
     parser.add_argument("--no-checkpoints", action="store_true", help="do not save weights")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(run=_run)
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from err
 
 
 def build_config(name: str, args: argparse.Namespace):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mechcirc.cli.common import add_model_args, load_model_from_args, positive_int
+from mechcirc.cli.common import add_model_args, comma_list, load_model_from_args, positive_int
 from mechcirc.errors import UsageError
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -26,13 +26,6 @@ def _fraction(text: str) -> float:
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {value}")
     return value
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
 
 
 def register(subparsers) -> None:
@@ -71,7 +64,12 @@ def register(subparsers) -> None:
     out = parser.add_argument_group("evaluation and output")
     out.add_argument("--n-eval", type=positive_int, default=1024, help="held-out samples")
     out.add_argument("--n-references", type=positive_int, default=4, help="for impacts")
-    out.add_argument("--deltas", type=_floats, default=None, help="intervention sizes")
+    out.add_argument(
+        "--deltas",
+        type=lambda text: comma_list(text, float, "numbers"),
+        default=None,
+        help="intervention sizes",
+    )
     out.add_argument("--top", type=positive_int, default=10, help="top samples per subnetwork")
     out.add_argument("--out", help="run folder (default runs/l3d-...)")
     out.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")

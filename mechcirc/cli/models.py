@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mechcirc.cli.common import add_model_args
+from mechcirc.cli.common import add_model_args, comma_list
 
 
 def register(subparsers) -> None:
@@ -57,7 +57,7 @@ def _build_offline(args: argparse.Namespace) -> int:
 
     from mechcirc.models.offline_hub import build_offline_hub
 
-    revisions = tuple(r.strip() for r in args.revisions.split(",") if r.strip())
+    revisions = comma_list(args.revisions)
     home = build_offline_hub(args.home, model=args.model, revisions=revisions)
     print(f"built {args.model} at {', '.join(revisions)} in {os.path.abspath(home)}")
     print(f"use it with: HF_HOME={os.path.abspath(home)} HF_HUB_OFFLINE=1 mechcirc ...")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mechcirc.cli.common import add_model_args, positive_int
+from mechcirc.cli.common import add_model_args, comma_list, positive_int
 
 
 def register(subparsers) -> None:
@@ -45,15 +45,11 @@ def register(subparsers) -> None:
     parser.set_defaults(run=_run)
 
 
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def _receivers(args, model, pairs) -> list[str]:
     if args.receivers is not None:
-        return _split(args.receivers)
+        return list(comma_list(args.receivers))
     if args.name_movers != "auto":
-        return [f"{head}<q>" for head in _split(args.name_movers)]
+        return [f"{head}<q>" for head in comma_list(args.name_movers)]
     from mechcirc.analyses.heads import name_mover_scores
 
     ranked = name_mover_scores(model, pairs)["name_mover"].top(
@@ -78,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
     model = load_model_from_args(args)
     pairs = load_pairs(args.task, model.tokenizer, n=args.n, seed=args.seed)
     receivers = _receivers(args, model, pairs)
-    senders = None if args.senders == "all" else _split(args.senders)
+    senders = None if args.senders == "all" else comma_list(args.senders)
     config = {**vars(args), "receivers": receivers, "senders": senders or "all"}
     config.pop("run", None)
     out = args.out or default_run_dir("path-patch", args.model, args.task, args.revision)
