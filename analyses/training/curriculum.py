@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from jaxtyping import Float, Int
+from torch import Tensor
 
 from mechcirc.analyses.training import figures
 from mechcirc.analyses.training.trainer import TrainConfig, Trainer
@@ -51,6 +53,7 @@ class CurriculumConfig:
     n_train: int = 2048
     n_test: int = 2048
     d_model: int = 32
+    mlp_residual: str = "z_A"  # "normed": the paper's equation instead of the authors' code
     pretrain_steps: int = 3000
     finetune_steps: int = 7000
     pretrain_lr: float = 1e-3
@@ -59,7 +62,12 @@ class CurriculumConfig:
     same_lrs: tuple[float, ...] = (1e-3, 1e-2)
     seeds: tuple[int, ...] = (0, 1, 2)
     eval_every: int = 100
+    # The d=2 z_A figure's model: mini-batches (the authors' visualisation runs used batches of
+    # 32; full batch at d=2 stays at chance on p=2), one lr, this many steps per phase.
     embedding_d_model: int = 2
+    embedding_batch_size: int | None = 32
+    embedding_lr: float = 1e-3
+    embedding_steps: int = 64_000
     workers: int = 1  # processes for the (seed, arm) runs, each one thread
     save_checkpoints: bool = True
     progress: bool = True
@@ -75,6 +83,7 @@ class CurriculumConfig:
             seeds=(0,),
             same_lrs=(1e-3,),
             eval_every=10,
+            embedding_steps=20,
             progress=False,
         )
 
@@ -216,13 +225,20 @@ def _train_arm(config, arm: Arm, seed: int, p2, p4):
 
 
 def _model_config(config: CurriculumConfig, d_model: int, seed: int) -> CrossAttentionConfig:
-    return CrossAttentionConfig(d_vocab=P_FINAL, n_ctx=config.seq_len, d_model=d_model, seed=seed)
+    return CrossAttentionConfig(
+        d_vocab=P_FINAL,
+        n_ctx=config.seq_len,
+        d_model=d_model,
+        mlp_residual=config.mlp_residual,
+        seed=seed,
+    )
 
 
 def _summarise(metrics: pd.DataFrame, config: CurriculumConfig) -> dict:
     last = metrics.sort_values("step").groupby(["arm", "seed"], sort=False).tail(1)
     rows = []
-    for name, group in last.groupby("arm", sort=False):
+    for name in (arm.name for arm in arms(config)):  # the arms' own order
+        group = last[last["arm"] == name].sort_values("seed")
         acc = group["p4_test_acc"]
         rows.append(
             {
@@ -231,6 +247,9 @@ def _summarise(metrics: pd.DataFrame, config: CurriculumConfig) -> dict:
                 "p4_test_acc_mean": float(acc.mean()),
                 "p4_test_acc_min": float(acc.min()),
                 "p4_test_acc_max": float(acc.max()),
+                "p4_test_acc_by_seed": {
+                    str(seed): float(value) for seed, value in zip(group["seed"], acc, strict=True)
+                },
                 "train_acc_mean": float(group["train_acc"].mean()),
             }
         )
@@ -299,36 +318,61 @@ def _attention_figure(config: CurriculumConfig, run: RunFolder, patterns: dict) 
 
 
 def _train_embedding_model(config: CurriculumConfig) -> tuple[list, dict]:
-    """z_A of a d=2 model after p=2 pretraining and after p=4 finetuning (authors' schedule)."""
+    """z_A of a d=2 model after p=2 pretraining and after p=4 finetuning, with its test accuracy
+    and how tightly z_A clusters by the sum of the first k tokens after each phase."""
     torch.set_num_threads(1)
     seed = config.seeds[0]
     p4, p2 = _datasets(config, seed)
     model = HookedCrossAttention(_model_config(config, config.embedding_d_model, seed))
-    base = TrainConfig(
-        optimizer="adam", eval_every=config.eval_every, seed=seed, progress=config.progress
+    train = TrainConfig(
+        optimizer="adam",
+        lr=config.embedding_lr,
+        steps=config.embedding_steps,
+        batch_size=config.embedding_batch_size,
+        eval_every=max(config.eval_every, config.embedding_steps // 20),
+        seed=seed,
+        progress=config.progress,
     )
-    panels, accuracy = [], {}
-    for phase, data, steps, lr in (
-        ("after p=2 pretraining", p2, config.pretrain_steps, config.pretrain_lr),
-        ("after p=4 finetuning", p4, config.finetune_steps, config.finetune_lr),
-    ):
-        metrics = Trainer(model, data, replace(base, steps=steps, lr=lr)).fit()
-        accuracy[phase] = float(metrics["test_acc"].iloc[-1])
+    panels, measures = [], {}
+    for phase, data in (("after p=2 pretraining", p2), ("after p=4 finetuning", p4)):
+        metrics = Trainer(model, data, train).fit()
         with torch.no_grad():
             _, cache = model.run_with_cache(data.test_inputs, names_filter="attn.hook_z")
-        sums = data.test_inputs[:, : config.k].sum(1).numpy()
-        title = f"{phase} (test acc {accuracy[phase]:.2f})"
-        panels.append((cache["attn.hook_z"].numpy(), sums, title))
-    return panels, accuracy
+        sums = data.test_inputs[:, : config.k].sum(1)
+        z_a = cache["attn.hook_z"]
+        accuracy = float(metrics["test_acc"].iloc[-1])
+        measures[phase] = {"test_acc": accuracy, "eta2_sum": cluster_eta2(z_a, sums)}
+        title = f"{phase} (test acc {accuracy:.2f})"
+        panels.append((z_a.numpy(), sums.numpy(), title))
+    return panels, measures
 
 
-def _embedding_figure(config: CurriculumConfig, run: RunFolder, panels: list, accuracy: dict):
+def cluster_eta2(points: Float[Tensor, "n d"], labels: Int[Tensor, " n"]) -> float:
+    """Correlation ratio: the share of the points' variance explained by their label's mean.
+
+    1 when every label's points coincide (one tight cluster per label), 0 when the label means
+    are all equal.
+
+    Example:
+        >>> cluster_eta2(torch.tensor([[0.0], [0.0], [2.0], [2.0]]), torch.tensor([0, 0, 1, 1]))
+        1.0
+    """
+    centred = points - points.mean(0)
+    total = centred.pow(2).sum()
+    within = sum(
+        (points[labels == label] - points[labels == label].mean(0)).pow(2).sum()
+        for label in labels.unique()
+    )
+    return float(1 - within / total)
+
+
+def _embedding_figure(config: CurriculumConfig, run: RunFolder, panels: list, measures: dict):
     title = (
         f"z_A of a d={config.embedding_d_model} model, coloured by the sum of the first "
         f"k={config.k} tokens"
     )
     figures.save_figure(figures.embedding_scatter(panels, title), run, "embedding_d2")
-    return {"d_model": config.embedding_d_model, "test_acc": accuracy}
+    return {"d_model": config.embedding_d_model, **measures}
 
 
 def _slug(name: str) -> str:

@@ -52,6 +52,12 @@ def register(subparsers) -> None:
     parser.add_argument("--k", type=positive_int, default=5, help="cross-attention: summed tokens")
     parser.add_argument("--n-train", type=positive_int, default=2048, help="cross-attention data")
     parser.add_argument("--d-model", type=positive_int, default=32, help="cross-attention width")
+    parser.add_argument(
+        "--mlp-residual",
+        choices=["z_A", "normed"],
+        default="z_A",
+        help="cross-attention: the MLP residual adds z_A (authors' code, default) or RMS(z_A)",
+    )
     parser.add_argument("--lr", type=float)
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--optimizer", choices=["adam", "adamw"])
@@ -89,7 +95,11 @@ def build_job(args: argparse.Namespace):
             seed=args.seed,
         )
         shape = CrossAttentionConfig(
-            d_vocab=p, n_ctx=args.seq_len, d_model=args.d_model, seed=args.seed
+            d_vocab=p,
+            n_ctx=args.seq_len,
+            d_model=args.d_model,
+            mlp_residual=args.mlp_residual,
+            seed=args.seed,
         )
         model, logits_fn = HookedCrossAttention(shape), default_logits
     config = TrainConfig(

@@ -7,8 +7,13 @@ Forward pass (one query vector, no key matrix; the RMS-normed inputs act as keys
     a    = softmax(s)                                    attn.hook_pattern     [batch, pos]
     z_A  = (sum_t a_t z_t) @ W_V                         attn.hook_z           [batch, d]
     zb_A = RMS(z_A)                                      ln2.hook_normalized   [batch, d]
-    z_O  = zb_A + GELU(zb_A @ W_in + b_in) @ W_out + b_out  hook_resid_post    [batch, d]
+    z_O  = r + GELU(zb_A @ W_in + b_in) @ W_out + b_out  hook_resid_post       [batch, d]
     logits = z_O @ W_U   (W_U = W_E^T when tied)         hook_logits           [batch, d_vocab]
+
+The residual ``r`` is ``z_A`` by default, as in the authors' code (``out + mlp(norm2(out))``);
+``mlp_residual="normed"`` gives ``r = zb_A``, the paper's equation for z_O. The choice matters:
+with ``r = z_A`` the p=2 phase of the curriculum learns parity on every seed we tried (6/6 at
+3,000 full-batch steps), with ``r = zb_A`` on 4 of 6.
 
 RMS is parameter-free, ``x / (sqrt(mean(x^2)) + eps)``, and initialisation follows the authors'
 code (``facebookresearch/pal``, ``softmax_model.Model``): embeddings N(0, 1), linear maps
@@ -32,6 +37,7 @@ from __future__ import annotations
 import math
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +59,7 @@ class CrossAttentionConfig:
     d_mlp: int | None = None  # 4 * d_model when None, as in the paper
     tied_embeddings: bool = True
     mlp_bias: bool = False
+    mlp_residual: Literal["z_A", "normed"] = "z_A"  # what the MLP's residual adds back
     eps: float = 1e-5
     seed: int | None = None
 
@@ -62,6 +69,11 @@ class CrossAttentionConfig:
                 raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if self.d_mlp is not None and self.d_mlp < 1:
             raise UsageError(f"d_mlp must be a positive integer or None, got {self.d_mlp}")
+        if self.mlp_residual not in ("z_A", "normed"):
+            raise UsageError(
+                f"mlp_residual must be 'z_A' (the authors' code) or 'normed' (the paper's "
+                f"equation), got {self.mlp_residual!r}"
+            )
 
     @property
     def hidden(self) -> int:
@@ -159,8 +171,10 @@ class HookedCrossAttention(HookedRootModule):
         embed = self.hook_embed(self.W_E[tokens])
         pos = self.hook_pos_embed(self.W_pos[: tokens.shape[1]].expand_as(embed))
         z = self.ln1(self.hook_resid_pre(embed + pos))
-        z_bar = self.ln2(self.attn(z))
-        resid = self.hook_resid_post(z_bar + self.hook_mlp_out(self.mlp(z_bar)))
+        z_a = self.attn(z)
+        z_bar = self.ln2(z_a)
+        skip = z_a if self.cfg.mlp_residual == "z_A" else z_bar
+        resid = self.hook_resid_post(skip + self.hook_mlp_out(self.mlp(z_bar)))
         return self.hook_logits(resid @ self.unembed)
 
     def _check_tokens(self, tokens: Tensor) -> None:

@@ -28,7 +28,7 @@ DOCUMENTED_SHAPES = {  # batch 3, pos 12, d 32, d_mlp 128, vocab 4
 
 
 def recompute(model: HookedCrossAttention, tokens: torch.Tensor) -> torch.Tensor:
-    """The paper's equations, one sequence at a time, values per position before mixing."""
+    """The model's equations, one sequence at a time, values per position before mixing."""
     cfg = model.cfg
     out = []
     for seq in tokens:
@@ -45,16 +45,34 @@ def recompute(model: HookedCrossAttention, tokens: torch.Tensor) -> torch.Tensor
         if cfg.mlp_bias:
             mlp = mlp + model.mlp.b_out
         unembed = model.W_E.T if cfg.tied_embeddings else model.W_U
-        out.append((z_bar + mlp) @ unembed)
+        skip = z_a if cfg.mlp_residual == "z_A" else z_bar
+        out.append((skip + mlp) @ unembed)
     return torch.stack(out)
 
 
-@pytest.mark.parametrize("tied, bias", [(True, False), (False, True)])
-def test_forward_equals_direct_recomputation(tied, bias):
-    model = HookedCrossAttention(CrossAttentionConfig(tied_embeddings=tied, mlp_bias=bias, seed=1))
+@pytest.mark.parametrize(
+    "tied, bias, residual", [(True, False, "z_A"), (False, True, "z_A"), (True, False, "normed")]
+)
+def test_forward_equals_direct_recomputation(tied, bias, residual):
+    cfg = CrossAttentionConfig(tied_embeddings=tied, mlp_bias=bias, mlp_residual=residual, seed=1)
+    model = HookedCrossAttention(cfg)
     tokens = torch.randint(0, 4, (6, 12), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         torch.testing.assert_close(model(tokens), recompute(model, tokens), atol=1e-5, rtol=1e-5)
+
+
+def test_the_residual_choice_changes_the_output():
+    tokens = torch.randint(0, 4, (6, 12), generator=torch.Generator().manual_seed(0))
+    code, paper = (
+        HookedCrossAttention(CrossAttentionConfig(mlp_residual=residual, seed=1))
+        for residual in ("z_A", "normed")
+    )
+    paper.load_state_dict(code.state_dict())
+    with torch.no_grad():
+        _, cache = code.run_with_cache(tokens)
+        skip = cache["hook_resid_post"] - cache["hook_mlp_out"]
+        torch.testing.assert_close(skip, cache["attn.hook_z"])
+        assert not torch.allclose(code(tokens), paper(tokens))
 
 
 def test_hooks_fire_with_documented_shapes():
@@ -105,3 +123,5 @@ def test_bad_inputs_are_usage_errors():
         model(torch.zeros(2, 13, dtype=torch.long))
     with pytest.raises(UsageError, match="d_model"):
         CrossAttentionConfig(d_model=0)
+    with pytest.raises(UsageError, match="mlp_residual must be 'z_A'"):
+        CrossAttentionConfig(mlp_residual="raw")

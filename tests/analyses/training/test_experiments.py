@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from mechcirc.analyses.training.curriculum import CurriculumConfig, _slug, arms
+from mechcirc.analyses.training.curriculum import CurriculumConfig, _slug, arms, cluster_eta2
 from mechcirc.analyses.training.efficiency import EfficiencyConfig, critical_size, random_labels
 from mechcirc.analyses.training.grokking import train_grokking, transition
 from mechcirc.cli import main
@@ -45,6 +45,13 @@ def test_curriculum_quick_run_writes_consistent_outputs(tmp_path):
         if "curriculum" in name:  # p=2 phase up to the switch, p=4 after it
             assert rows.loc[rows["phase"] == "p=2", "step"].max() == config.pretrain_steps
             assert rows.loc[rows["phase"] == "p=4", "step"].min() > config.pretrain_steps
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["arm"] for row in summary["arms"]] == names
+    finals = metrics.groupby("arm").tail(1).set_index("arm")["p4_test_acc"]
+    for row in summary["arms"]:
+        assert row["p4_test_acc_by_seed"] == {"0": pytest.approx(finals[row["arm"]])}
+    for phase in ("after p=2 pretraining", "after p=4 finetuning"):
+        assert 0 <= summary["embedding_d2"][phase]["eta2_sum"] <= 1
     # The attention probe records every eval step once, in order (no repeat at the switch).
     attention = load_file(out / "attention.safetensors")
     for name in names:
@@ -181,3 +188,17 @@ def test_grokking_resumes_its_checkpoint_and_refuses_other_data(tmp_path, capsys
     argv = ["experiment", "grokking", "--quick", "--set", "train_fraction=0.7", "--out", str(out)]
     assert main(argv) == 2
     assert "resume with the same data" in capsys.readouterr().err
+
+
+def test_cluster_eta2_on_known_clusterings():
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    tight = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 3.0], [0.0, 3.0]])
+    assert cluster_eta2(tight, labels) == pytest.approx(1.0)
+    # Every label has the same mean: the labels explain none of the variance.
+    mixed = torch.tensor(
+        [[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0], [3.0, 0.0], [-3.0, 0.0]]
+    )
+    assert cluster_eta2(mixed, labels) == pytest.approx(0.0)
+    # Half the variance between the two label means, half within each label.
+    half = torch.tensor([[0.0], [2.0], [4.0], [6.0]])
+    assert cluster_eta2(half, torch.tensor([0, 0, 1, 1])) == pytest.approx(0.8)

@@ -81,7 +81,7 @@ def test_full_batch_training_fits_a_small_task():
     metrics = Trainer(
         model,
         data,
-        TrainConfig(steps=150, lr=1e-2, optimizer="adam", eval_every=50, progress=False),
+        TrainConfig(steps=300, lr=1e-2, optimizer="adam", eval_every=50, progress=False),
     ).fit()
     assert metrics["train_loss"].iloc[-1] < 0.5 * metrics["train_loss"].iloc[0]
     assert metrics["train_acc"].iloc[-1] == 1.0
