@@ -26,6 +26,7 @@ import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ class CurriculumConfig:
     n_train: int = 2048
     n_test: int = 2048
     d_model: int = 32
-    mlp_residual: str = "z_A"  # "normed": the paper's equation instead of the authors' code
+    mlp_residual: Literal["z_A", "normed"] = "z_A"  # "normed": the paper's equation for z_O
     pretrain_steps: int = 3000
     finetune_steps: int = 7000
     pretrain_lr: float = 1e-3

@@ -199,6 +199,6 @@ def test_cluster_eta2_on_known_clusterings():
         [[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0], [3.0, 0.0], [-3.0, 0.0]]
     )
     assert cluster_eta2(mixed, labels) == pytest.approx(0.0)
-    # Half the variance between the two label means, half within each label.
+    # Total sum of squares 20 about the mean 3, 4 of it within the labels (means 1 and 5).
     half = torch.tensor([[0.0], [2.0], [4.0], [6.0]])
     assert cluster_eta2(half, torch.tensor([0, 0, 1, 1])) == pytest.approx(0.8)
