@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -32,10 +33,10 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mechcirc.analyses.eap.faithfulness import check_baselines_differ
 from mechcirc.errors import MechcircError, UsageError
 from mechcirc.graph.layout import GraphLayout
 from mechcirc.models.hooks import enable_analysis_hooks
+from mechcirc.tasks.metrics import BaselineGap
 from mechcirc.tasks.pairs import PromptPairs
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,8 @@ class PathPatchResult:
 
         Raises ``MechcircError`` when the clean and corrupted metrics are (nearly) equal.
         """
-        check_baselines_differ(
-            self.clean_metric, self.corrupted_metric, "the normalized path-patching effect"
-        )
+        gap = BaselineGap(self.clean_metric, self.corrupted_metric, stderr=math.nan)
+        gap.check("the normalized path-patching effect")
         return self.effect / (self.corrupted_metric - self.clean_metric)
 
     def as_grid(self, n_layers: int, n_heads: int) -> Float[Tensor, "n_layers n_heads"]:
@@ -240,8 +240,11 @@ def path_patch(
     ``senders=None`` takes every head upstream of all receivers. The metric is ``pairs``'s
     (e.g. IOI logit difference), averaged over examples.
     """
-    if hasattr(model, "set_use_split_qkv_input"):
-        enable_analysis_hooks(model)
+    with enable_analysis_hooks(model):
+        return _path_patch(model, pairs, senders, receivers, freeze_mlps, batch_size, progress)
+
+
+def _path_patch(model, pairs, senders, receivers, freeze_mlps, batch_size, progress):
     layout = GraphLayout.from_model(model)
     groups = _receiver_groups(layout, receivers)
     first = min(_receiver_layer(name, layout.n_layers) for name in groups)

@@ -20,3 +20,11 @@ class UsageError(MechcircError, ValueError):
 
 class ModelLoadError(MechcircError):
     """A model, revision or tokenizer could not be resolved or loaded (CLI exit code 1)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM); run folders record it as ``interrupted``."""
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        super().__init__(f"stopped by {signal_name}")
+        self.signal_name = signal_name

@@ -6,11 +6,15 @@ single answer (IOI, pronouns) and a set of answers (greater-than years, verb gro
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
+
+from mechcirc.errors import MechcircError, UsageError
 
 Metric = Callable[[Tensor, Tensor, Tensor], Tensor]
 
@@ -54,3 +58,84 @@ def prob_diff(
 
 
 METRICS: dict[str, Metric] = {"logit_diff": logit_diff, "prob_diff": prob_diff}
+
+
+# Clean and corrupted mean metrics closer than this (relative, or absolute near 0) are equal.
+BASELINE_REL_TOL, BASELINE_ABS_TOL = 1e-6, 1e-9
+# The gap must exceed this many standard errors of the per-example difference to be trusted.
+BASELINE_MIN_STDERRS = 2.0
+
+
+@dataclass(frozen=True)
+class BaselineGap:
+    """How far the clean and corrupted runs' metrics are apart, and whether that is signal.
+
+    Every task metric is "higher = more correct", so the clean run should score above the
+    corrupted one by more than the noise of the per-example differences. Normalized
+    quantities (faithfulness, path-patching effects) divide by ``gap``; they mean nothing when
+    ``reliable`` is False.
+    """
+
+    clean: float
+    corrupted: float
+    stderr: float  # of the mean per-example difference; nan for one example
+
+    @property
+    def gap(self) -> float:
+        return self.clean - self.corrupted
+
+    @property
+    def equal(self) -> bool:
+        return math.isclose(
+            self.clean, self.corrupted, rel_tol=BASELINE_REL_TOL, abs_tol=BASELINE_ABS_TOL
+        )
+
+    @property
+    def problem(self) -> str | None:
+        """Why normalized quantities are unreliable, or None when they are fine."""
+        if self.equal:
+            return "clean and corrupted give the same mean metric"
+        if self.gap < 0:
+            return "the corrupted run scores above the clean one (inverted baselines)"
+        if math.isfinite(self.stderr) and self.gap < BASELINE_MIN_STDERRS * self.stderr:
+            return (
+                f"clean - corrupted = {self.gap:.4g} is within {BASELINE_MIN_STDERRS:g} standard "
+                f"errors ({self.stderr:.3g}) of zero"
+            )
+        return None
+
+    @property
+    def reliable(self) -> bool:
+        return self.problem is None
+
+    def to_dict(self) -> dict[str, float | bool | str | None]:
+        return {
+            "clean": self.clean,
+            "corrupted": self.corrupted,
+            "gap": self.gap,
+            "stderr": self.stderr,
+            "reliable": self.reliable,
+            "problem": self.problem,
+        }
+
+    def check(self, quantity: str) -> None:
+        """Raise ``MechcircError`` when ``quantity`` (normalized by ``gap``) is undefined."""
+        if self.equal:
+            raise MechcircError(
+                f"clean and corrupted runs give the same mean metric ({self.clean:.6g} vs "
+                f"{self.corrupted:.6g}): {quantity} is undefined; use a task whose corruption "
+                "changes the model's answer"
+            )
+
+
+def baseline_gap(clean: Float[Tensor, " n"], corrupted: Float[Tensor, " n"]) -> BaselineGap:
+    """:class:`BaselineGap` of per-example clean and corrupted metrics (same examples)."""
+    if clean.shape != corrupted.shape or clean.ndim != 1 or clean.numel() == 0:
+        raise UsageError(
+            f"clean and corrupted metrics must be equal-length 1-d tensors, got "
+            f"{tuple(clean.shape)} and {tuple(corrupted.shape)}"
+        )
+    diff = (clean.double() - corrupted.double()).cpu()
+    n = diff.numel()
+    stderr = float(diff.std(unbiased=True) / math.sqrt(n)) if n > 1 else math.nan
+    return BaselineGap(float(clean.double().mean()), float(corrupted.double().mean()), stderr)

@@ -28,6 +28,13 @@ class Task(Protocol):
     description: str
 
 
+@runtime_checkable
+class PromptPairTask(Task, Protocol):
+    """A task that builds clean / corrupted prompt pairs (``kind = "prompt-pairs"``)."""
+
+    def generate(self, tokenizer, n: int, seed: int = 0, **options) -> PromptPairs: ...
+
+
 _REGISTRY: dict[str, Task] = {}
 
 
@@ -75,7 +82,7 @@ def load_pairs(name_or_csv: str | Path, tokenizer, n: int, seed: int = 0, **opti
     return prompt_pair_task(name_or_csv).generate(tokenizer, n=n, seed=seed, **options)
 
 
-def prompt_pair_task(name_or_csv: str) -> Task:
+def prompt_pair_task(name_or_csv: str | Path) -> PromptPairTask:
     """``get(name_or_csv)``, refusing training datasets (they build tensors, not prompt pairs)."""
     task = get(name_or_csv)
     if task.kind != "prompt-pairs":

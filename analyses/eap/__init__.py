@@ -17,16 +17,23 @@ from mechcirc.analyses.eap.attribution import (
 )
 from mechcirc.analyses.eap.exact import exact_scores
 from mechcirc.analyses.eap.faithfulness import (
+    CRITERIA,
     DEFAULT_TARGET,
+    SELECTIONS,
     CircuitSearch,
     Faithfulness,
     FaithfulnessEvaluator,
-    evaluate_circuit,
     select_circuit,
     smallest_circuit,
 )
+from mechcirc.analyses.eap.pipeline import CircuitRun, EAPConfig, find_circuit
 
 __all__ = [
+    "CRITERIA",
+    "SELECTIONS",
+    "CircuitRun",
+    "EAPConfig",
+    "find_circuit",
     "DEFAULT_IG_STEPS",
     "DEFAULT_METHOD",
     "DEFAULT_TARGET",
@@ -36,7 +43,6 @@ __all__ = [
     "Faithfulness",
     "FaithfulnessEvaluator",
     "attribute",
-    "evaluate_circuit",
     "exact_scores",
     "select_circuit",
     "smallest_circuit",

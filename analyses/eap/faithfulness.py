@@ -2,15 +2,21 @@
 
 Per batch, evaluating a circuit costs one corrupted forward (its source activations) and one
 patched forward of the clean input (:class:`~mechcirc.analyses.eap.patching.CircuitPatch`),
-whatever the circuit's size. Reported, as dataset means of the per-example metric:
+whatever the circuit's size. The corrupted sources are cached between evaluations while their
+running total stays under ``CACHE_LIMIT_BYTES``; past it nothing is kept, so memory does not
+grow with the number of prompts. Reported, as dataset means of the per-example metric:
 
 - ``clean`` and ``corrupted`` baselines and the ``circuit`` value;
 - ``normalized = (circuit - corrupted) / (clean - corrupted)``: 1 for the full graph, 0 for
-  the empty one;
-- ``fraction_of_clean = circuit / clean``: the 80% criterion of Tigges et al. (2024).
+  the empty one (nan when the baselines are equal);
+- ``fraction_of_clean = circuit / clean``: the criterion of Tigges et al. (2024).
 
-:func:`smallest_circuit` searches edge counts (binary search over greedy circuits) for the
-smallest circuit whose normalized faithfulness reaches a target.
+Two searches for the smallest circuit reaching a target (:func:`smallest_circuit`):
+
+- ``criterion="normalized"``: binary search over greedy circuits of every size;
+- ``criterion="fraction-of-clean"`` (Tigges et al.): greedy circuits of ``step``, ``2 step``,
+  ... edges up to ``cap``; the first size with ``circuit / clean >= target`` is then refined
+  by binary search between it and the size before.
 
 Example:
     >>> evaluator = FaithfulnessEvaluator(model, pairs)                       # doctest: +SKIP
@@ -23,7 +29,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import torch
 from jaxtyping import Bool
@@ -32,28 +40,33 @@ from torch import Tensor
 from mechcirc.analyses.eap.forward import run_metric
 from mechcirc.analyses.eap.model_parts import ModelParts, frozen_parameters
 from mechcirc.analyses.eap.patching import CircuitPatch, corrupted_sources
-from mechcirc.errors import MechcircError, UsageError
+from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph
+from mechcirc.models.protocol import HookedModel
 from mechcirc.tasks import PromptPairs
+from mechcirc.tasks.metrics import BaselineGap, baseline_gap
+
+__all__ = [
+    "CRITERIA",
+    "DEFAULT_TARGET",
+    "SELECTIONS",
+    "CircuitSearch",
+    "Faithfulness",
+    "FaithfulnessEvaluator",
+    "select_circuit",
+    "smallest_circuit",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = 0.8
-# Corrupted activations of the whole dataset are kept between evaluations below this size.
+# Corrupted activations are kept between evaluations while their running total stays below.
 CACHE_LIMIT_BYTES = 1 << 30
-# Clean and corrupted mean metrics closer than this (relative, or absolute near 0) count as equal.
-BASELINE_REL_TOL, BASELINE_ABS_TOL = 1e-6, 1e-9
-
-
-def check_baselines_differ(clean: float, corrupted: float, quantity: str) -> None:
-    """Raise ``MechcircError`` when the clean and corrupted mean metrics are (nearly) equal, so
-    that ``quantity``, normalized by ``clean - corrupted``, would be undefined."""
-    if math.isclose(clean, corrupted, rel_tol=BASELINE_REL_TOL, abs_tol=BASELINE_ABS_TOL):
-        raise MechcircError(
-            f"clean and corrupted runs give the same mean metric ({clean:.6g} vs "
-            f"{corrupted:.6g}): {quantity} is undefined; use a task whose corruption changes "
-            "the model's answer"
-        )
+Criterion = Literal["normalized", "fraction-of-clean"]
+CRITERIA: tuple[str, ...] = ("normalized", "fraction-of-clean")
+# One vocabulary with CircuitGraph.select: the smallest circuit, or an explicit selection.
+Selection = Literal["smallest", "greedy", "topn", "threshold"]
+SELECTIONS: tuple[str, ...] = ("smallest", "greedy", "topn", "threshold")
 
 
 @dataclass(frozen=True)
@@ -67,11 +80,15 @@ class Faithfulness:
 
     @property
     def normalized(self) -> float:
-        return (self.circuit - self.corrupted) / (self.clean - self.corrupted)
+        gap = self.clean - self.corrupted
+        return (self.circuit - self.corrupted) / gap if gap else math.nan
 
     @property
     def fraction_of_clean(self) -> float:
-        return self.circuit / self.clean if self.clean else float("nan")
+        return self.circuit / self.clean if self.clean else math.nan
+
+    def score(self, criterion: Criterion) -> float:
+        return self.normalized if criterion == "normalized" else self.fraction_of_clean
 
     def to_dict(self) -> dict:
         return {
@@ -82,7 +99,8 @@ class Faithfulness:
 
 
 class FaithfulnessEvaluator:
-    """Baselines computed once; then one corrupted + one patched forward per batch per circuit.
+    """Baselines computed once; then one corrupted + one patched forward per batch per circuit
+    (the corrupted forward is skipped while its sources fit the cache).
 
     Args:
         model: a TransformerBridge.
@@ -90,25 +108,29 @@ class FaithfulnessEvaluator:
         batch_size: examples per forward pass.
     """
 
-    def __init__(self, model, pairs: PromptPairs, *, batch_size: int = 32) -> None:
+    def __init__(self, model: HookedModel, pairs: PromptPairs, *, batch_size: int = 32) -> None:
         self.model, self.pairs, self.batch_size = model, pairs, batch_size
         self.parts = ModelParts.from_model(model)
         self.device = next(model.parameters()).device
-        clean = corrupted = 0.0
-        cache: list[Tensor] = []
+        clean, corrupted = [], []
+        cache: list[Tensor] | None = []
+        cached_bytes = 0
         with frozen_parameters(model), torch.no_grad():
             for batch in self._batches():
                 sources, metric = corrupted_sources(model, self.parts, batch)
-                corrupted += float(metric.double().sum())
-                clean += float(run_metric(model, batch.clean, batch).double().sum())
-                cache.append(sources)
-        n = len(pairs)
-        self.clean, self.corrupted = clean / n, corrupted / n
-        size = sum(t.numel() * t.element_size() for t in cache)
-        self._cache = cache if size <= CACHE_LIMIT_BYTES else None
-        check_baselines_differ(self.clean, self.corrupted, "normalized faithfulness")
+                corrupted.append(metric.double().cpu())
+                clean.append(run_metric(model, batch.clean, batch).double().cpu())
+                cached_bytes += sources.numel() * sources.element_size()
+                if cache is not None and cached_bytes <= CACHE_LIMIT_BYTES:
+                    cache.append(sources)
+                else:
+                    cache = None  # past the limit: recompute per evaluation, keep nothing
+                del sources
+        self._cache = cache
+        self.baselines: BaselineGap = baseline_gap(torch.cat(clean), torch.cat(corrupted))
+        self.clean, self.corrupted = self.baselines.clean, self.baselines.corrupted
 
-    def _batches(self):
+    def _batches(self) -> Iterator[PromptPairs]:
         for batch in self.pairs.batches(self.batch_size):
             yield batch.to(self.device)
 
@@ -137,13 +159,6 @@ class FaithfulnessEvaluator:
         return Faithfulness(n_edges, total / len(self.pairs), self.clean, self.corrupted)
 
 
-def evaluate_circuit(
-    model, pairs: PromptPairs, circuit: CircuitGraph, *, batch_size: int = 32
-) -> Faithfulness:
-    """Faithfulness of one circuit (baselines included); see :class:`FaithfulnessEvaluator`."""
-    return FaithfulnessEvaluator(model, pairs, batch_size=batch_size).evaluate(circuit)
-
-
 @dataclass(frozen=True)
 class CircuitSearch:
     """A selected circuit, its faithfulness, how it was chosen and every size evaluated."""
@@ -154,36 +169,53 @@ class CircuitSearch:
     target: float | None = None
     reached: bool | None = None
     evaluated: list[dict] = field(default_factory=list)
+    size: int | None = None  # the greedy size searched for (pruning may leave fewer edges)
 
 
 def select_circuit(
     evaluator: FaithfulnessEvaluator,
     graph: CircuitGraph,
+    selection: Selection = "smallest",
     *,
-    top_n: int | None = None,
+    n: int | None = None,
     threshold: float | None = None,
     target: float = DEFAULT_TARGET,
+    criterion: Criterion = "normalized",
+    step: int = 25,
+    cap: int = 1600,
     absolute: bool = True,
 ) -> CircuitSearch:
-    """The circuit ``mechcirc eap`` reports: the ``top_n`` edges grown greedily from the
-    logits, every edge with ``|score| >= threshold``, or (neither given) the smallest greedy
-    circuit reaching ``target`` (:func:`smallest_circuit`); evaluated by ``evaluator``.
+    """The circuit ``mechcirc eap`` reports, named as :meth:`CircuitGraph.select` names them:
+    ``"greedy"`` (``n`` edges grown from the logits), ``"topn"`` (the ``n`` best edges),
+    ``"threshold"`` (every edge with ``|score| >= threshold``), or ``"smallest"`` (the
+    smallest greedy circuit reaching ``target``, :func:`smallest_circuit`).
 
     Example:
-        >>> search = select_circuit(evaluator, result.graph, top_n=200)  # doctest: +SKIP
-        >>> search.faithfulness.normalized                               # doctest: +SKIP
+        >>> search = select_circuit(evaluator, result.graph, "greedy", n=200)  # doctest: +SKIP
+        >>> search.faithfulness.normalized                                     # doctest: +SKIP
     """
-    if top_n is not None and threshold is not None:
-        raise UsageError("give top_n or threshold, not both")
-    if top_n is None and threshold is None:
-        return smallest_circuit(evaluator, graph, target=target, absolute=absolute)
-    if top_n is not None:
-        n = min(top_n, graph.layout.n_edges)
-        circuit, selection = graph.select("greedy", n=n, absolute=absolute), f"greedy, top {n}"
-    else:
+    if selection not in SELECTIONS:
+        raise UsageError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+    if selection == "smallest":
+        return smallest_circuit(
+            evaluator,
+            graph,
+            target=target,
+            criterion=criterion,
+            step=step,
+            cap=cap,
+            absolute=absolute,
+        )
+    if selection == "threshold":
         circuit = graph.select("threshold", threshold=threshold, absolute=absolute)
-        selection = f"threshold {threshold}"
-    return CircuitSearch(circuit, evaluator.evaluate(circuit), selection)
+        label = f"threshold {threshold}"
+    else:
+        if n is None:
+            raise UsageError(f"selection {selection!r} needs n, the number of edges")
+        n = min(n, graph.layout.n_edges)
+        circuit = graph.select(selection, n=n, absolute=absolute)
+        label = f"{selection}, {n} edges"
+    return CircuitSearch(circuit, evaluator.evaluate(circuit), label)
 
 
 def smallest_circuit(
@@ -191,37 +223,56 @@ def smallest_circuit(
     graph: CircuitGraph,
     *,
     target: float = DEFAULT_TARGET,
+    criterion: Criterion = "normalized",
+    step: int = 25,
+    cap: int = 1600,
     absolute: bool = True,
 ) -> CircuitSearch:
-    """Binary search over edge counts for the smallest greedy circuit with
-    ``normalized >= target``.
+    """The smallest greedy circuit whose ``criterion`` reaches ``target`` (see module doc).
 
     Faithfulness need not grow monotonically with the edge count; the search returns a size
     ``n`` that reaches the target while ``n - 1`` (as evaluated along the search) does not.
+    When no size reaches it, the largest size tried is returned with ``reached=False``.
     """
-    if not 0 < target <= 1:
-        raise UsageError(f"faithfulness target must be in (0, 1], got {target}")
+    if criterion not in CRITERIA:
+        raise UsageError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    if not (isinstance(target, int | float) and math.isfinite(target) and 0 < target <= 1):
+        raise UsageError(f"faithfulness target must be in (0, 1], got {target!r}")
     evaluated: dict[int, Faithfulness] = {}
 
-    def faith(n: int) -> Faithfulness:
+    def reaches(n: int) -> bool:
         if n not in evaluated:
             evaluated[n] = evaluator.evaluate(graph.select("greedy", n=n, absolute=absolute))
             log.info(
-                "greedy circuit of %d edges: normalized faithfulness %.4f",
-                n,
-                evaluated[n].normalized,
+                "greedy circuit of %d edges: %s %.4f", n, criterion, evaluated[n].score(criterion)
             )
-        return evaluated[n]
+        return evaluated[n].score(criterion) >= target
 
-    low, high = 0, graph.layout.n_edges
-    reached = faith(high).normalized >= target
+    n_edges = graph.layout.n_edges
+    if criterion == "normalized":
+        low, high, reached = 0, n_edges, reaches(n_edges)
+    else:
+        low, high, reached = _linear_search(reaches, step, min(cap, n_edges))
     while reached and high - low > 1:
         middle = (low + high) // 2
-        if faith(middle).normalized >= target:
+        if reaches(middle):
             high = middle
         else:
             low = middle
     circuit = graph.select("greedy", n=high, absolute=absolute)
-    curve = [{"n_edges": n, **evaluated[n].to_dict()} for n in sorted(evaluated)]
-    selection = f"smallest greedy circuit reaching {target}"
-    return CircuitSearch(circuit, evaluated[high], selection, target, reached, curve)
+    # "size" is the greedy size asked for; "n_edges" what the pruned circuit holds
+    curve = [{"size": n, **evaluated[n].to_dict()} for n in sorted(evaluated)]
+    selection = f"smallest greedy circuit with {criterion} >= {target}"
+    return CircuitSearch(circuit, evaluated[high], selection, target, reached, curve, high)
+
+
+def _linear_search(reaches: Callable[[int], bool], step: int, cap: int) -> tuple[int, int, bool]:
+    """``(previous size, first size reaching the target or the cap, reached)``."""
+    if step < 1 or cap < 1:
+        raise UsageError(f"search step and cap must be positive, got step={step}, cap={cap}")
+    previous = 0
+    for n in [*range(step, cap, step), cap]:
+        if reaches(n):
+            return previous, n, True
+        previous = n
+    return previous, cap, False

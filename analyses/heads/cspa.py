@@ -138,9 +138,11 @@ def cspa_scores(
         tokens = repeated_tokens(model, data or RepeatedTokens())
     if tokens.ndim != 2 or tokens.shape[1] < 2:
         raise UsageError(f"tokens must be [batch, pos] with pos >= 2, got {tuple(tokens.shape)}")
-    if hasattr(model, "set_use_attn_result"):
-        enable_analysis_hooks(model)
-    tokens = tokens.to(model.W_U.device)
+    with enable_analysis_hooks(model):
+        return _cspa(model, tokens.to(model.W_U.device), batch_size, progress)
+
+
+def _cspa(model, tokens, batch_size: int, progress: bool) -> HeadScore:
     mean_out, mean_rest = _means(model, tokens, batch_size)
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
     kl_ablate = torch.zeros(n_layers, n_heads, dtype=torch.float64)

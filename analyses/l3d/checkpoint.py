@@ -59,6 +59,17 @@ def _check_config(saved: dict, config: L3DConfig, path: Path) -> None:
         raise UsageError(f"cannot resume {path}: settings differ ({diffs})")
 
 
+def check_resumable(path: str | Path, config: L3DConfig) -> None:
+    """Raise ``UsageError`` unless ``path`` holds a checkpoint ``config`` may resume (read the
+    header only, so a refused resume costs nothing and changes nothing)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"no checkpoint to resume at {path}")
+    with safe_open(str(path), framework="pt") as handle:
+        saved = json.loads(handle.metadata()["config"])
+    _check_config(saved, config, path)
+
+
 def load_checkpoint(
     path: str | Path, config: L3DConfig, device: str | torch.device | None = None
 ) -> L3DState:

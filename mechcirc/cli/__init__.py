@@ -4,20 +4,25 @@ Each subcommand lives in its own module under ``mechcirc.cli`` with a
 ``register(subparsers)`` that adds its parser and sets ``run=<function(args) -> int>``.
 Heavy imports (torch, TransformerLens) happen inside those functions, after parsing.
 
-Errors: a ``UsageError`` exits 2, any other ``MechcircError`` exits 1, each as one line on
-stderr; ``--debug`` shows the traceback instead.
+Errors are one line on stderr: a ``UsageError`` (or an input the user can fix: a file that
+cannot be read, written or decoded) exits 2; any other failure exits 1; SIGINT exits 130 and
+SIGTERM 143, and a run folder being written is marked ``interrupted``. ``--debug`` prints the
+traceback as well and keeps the exit code.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from importlib import import_module
 
 from mechcirc import __version__
-from mechcirc.errors import MechcircError, UsageError
+from mechcirc.errors import Interrupted, MechcircError, UsageError
 
 # One module per subcommand; each defines register(subparsers).
 SUBCOMMAND_MODULES = (
@@ -30,7 +35,19 @@ SUBCOMMAND_MODULES = (
     "train",
     "l3d",
     "eap",
+    "rerun",
 )
+# OSErrors the user can fix (a path, a permission, a read-only disk): usage errors, exit 2.
+USER_OS_ERRORS = {
+    errno.ENOENT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.ENAMETOOLONG,
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,9 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 runtime error, 2 usage error)."""
+    """Run the CLI; returns the exit code (0 ok, 1 runtime error, 2 usage error, 130/143 stop)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    previous = _raise_on_sigterm()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -70,11 +88,59 @@ def main(argv: Sequence[str] | None = None) -> int:
             format="%(levelname)s %(name)s: %(message)s",
         )
         return int(args.run(args) or 0)
-    except MechcircError as err:
-        if debug:
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
+    except Interrupted as err:
+        return _report(f"interrupted ({err.signal_name})", 143, debug)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _report("interrupted", 130, debug)
+    except MechcircError as err:
+        return _report(f"error: {err}", err.exit_code, debug)
+    except UnicodeDecodeError as err:
+        return _report(
+            f"error: {_where(err)}could not decode the input as {err.encoding} "
+            f"(byte {err.object[err.start : err.start + 1]!r} at offset {err.start}): "
+            "save it as UTF-8",
+            2,
+            debug,
+        )
+    except OSError as err:
+        code = 2 if err.errno in USER_OS_ERRORS else 1
+        where = f"{err.filename}: " if err.filename else ""
+        return _report(f"error: {where}{err.strerror or err}", code, debug)
+    except Exception as err:  # a bug or an unexpected library failure: still one line
+        return _report(
+            f"error: {type(err).__name__}: {_first_line(err)} (--debug shows the traceback)",
+            1,
+            debug,
+        )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _report(message: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+    return code
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def _where(err: UnicodeDecodeError) -> str:
+    name = getattr(err, "filename", None)
+    return f"{name}: " if name else ""
+
+
+def _raise_on_sigterm():
+    """SIGTERM raises :class:`Interrupted`, so run folders are marked before the exit."""
+
+    def handler(signum, frame):
+        raise Interrupted("SIGTERM")
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. called from a worker thread)
+        return None

@@ -39,9 +39,7 @@ def add_model_args(
 
 def load_model_from_args(args: argparse.Namespace):
     """Load the model the ``add_model_args`` flags name."""
-    from mechcirc.models.loading import load_model
-
-    return load_model(args.model, args.revision, device=args.device, dtype=args.dtype)
+    return model_spec_from_args(args).load()
 
 
 def positive_int(text: str) -> int:
@@ -65,3 +63,33 @@ def comma_list(text: str, cast: Callable[[str], T] = str, what: str = "values") 
         return tuple(cast(part.strip()) for part in text.split(",") if part.strip())
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from err
+
+
+def add_out_args(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--out`` and ``--overwrite``, as every command that writes a run folder has."""
+    parser.add_argument("--out", default=None, help=f"run folder (default {default})")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the contents of a non-empty --out (refused otherwise)",
+    )
+
+
+def model_spec_from_args(args: argparse.Namespace):
+    """The :class:`~mechcirc.models.spec.ModelSpec` the ``add_model_args`` flags name."""
+    from mechcirc.models.spec import ModelSpec
+
+    return ModelSpec(args.model, revision=args.revision, device=args.device, dtype=args.dtype)
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are refused)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from err
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value

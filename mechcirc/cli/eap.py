@@ -1,27 +1,20 @@
 """``mechcirc eap``: a task's circuit by EAP / EAP-IG edge attribution, with faithfulness.
 
-Loads the model at a revision, builds the task's prompt pairs, scores every edge, selects a
-circuit (the smallest greedy circuit reaching ``--faithfulness-target`` unless ``--top-n`` or
-``--threshold`` is given), evaluates it, and writes a run folder: ``manifest.json``,
-``graph.json`` (EAP-IG format), ``scores.safetensors``, ``examples.jsonl``, ``circuit.svg``,
-``circuit.dot`` and ``faithfulness.json``.
+The flags map onto :class:`~mechcirc.analyses.eap.EAPConfig` and the run's inputs (a
+:class:`~mechcirc.models.spec.ModelSpec` and a :class:`~mechcirc.tasks.spec.TaskSpec`); the work
+is :func:`~mechcirc.analyses.eap.find_circuit`, exactly what a notebook calls. Every flag, the
+task and ``--out`` are checked before the model loads.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+from pathlib import Path
+from typing import Any
 
-from mechcirc.cli.common import add_model_args, positive_int
+from mechcirc.cli.common import add_model_args, add_out_args, finite_float, positive_int
 
-OUTPUT_FILES = (
-    "graph.json",
-    "scores.safetensors",
-    "examples.jsonl",
-    "circuit.svg",
-    "circuit.dot",
-    "faithfulness.json",
-)
+COMMAND = "eap"
 
 
 def register(subparsers) -> None:
@@ -46,124 +39,137 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the task's examples")
     select = parser.add_argument_group("circuit selection (default: smallest greedy circuit)")
     choice = select.add_mutually_exclusive_group()
-    choice.add_argument("--top-n", type=positive_int, help="take N edges (greedy growth)")
-    choice.add_argument("--threshold", type=float, help="take every edge with |score| >= T")
+    choice.add_argument("--greedy", type=positive_int, metavar="N", help="N edges grown greedily")
+    choice.add_argument("--top-n", type=positive_int, metavar="N", help="the N best edges")
+    choice.add_argument("--threshold", type=finite_float, help="every edge with |score| >= T")
+    select.add_argument(
+        "--criterion",
+        default="normalized",
+        choices=["normalized", "fraction-of-clean"],
+        help="what the smallest circuit must reach: normalized faithfulness (default) or "
+        "circuit/clean as Tigges et al. (linear search in --search-step edges)",
+    )
     select.add_argument(
         "--faithfulness-target",
-        type=float,
+        type=finite_float,
         default=0.8,
-        help="normalized faithfulness the smallest circuit must reach (default 0.8)",
+        help="value the smallest circuit must reach, in (0, 1] (default 0.8)",
     )
+    select.add_argument("--search-step", type=positive_int, default=25)
+    select.add_argument("--search-cap", type=positive_int, default=1600)
     select.add_argument(
         "--signed", action="store_true", help="rank edges by signed score instead of |score|"
     )
-    parser.add_argument("--out", default=None, help="run folder (default runs/eap-MODEL-...)")
+    add_out_args(parser, "runs/eap-MODEL-TASK-REVISION-TIME")
     parser.set_defaults(run=_run)
 
 
+def config_from_args(args: argparse.Namespace):
+    """The :class:`EAPConfig` the flags describe (values checked here)."""
+    from mechcirc.analyses.eap import EAPConfig
+
+    selection, n_edges = "smallest", None
+    if args.greedy is not None:
+        selection, n_edges = "greedy", args.greedy
+    elif args.top_n is not None:
+        selection, n_edges = "topn", args.top_n
+    elif args.threshold is not None:
+        selection = "threshold"
+    return EAPConfig(
+        method=args.method,
+        ig_steps=args.ig_steps,
+        batch_size=args.batch_size,
+        selection=selection,
+        n_edges=n_edges,
+        threshold=args.threshold,
+        target=args.faithfulness_target,
+        criterion=args.criterion,
+        search_step=args.search_step,
+        search_cap=args.search_cap,
+        signed=args.signed,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
-    from mechcirc import tasks
-    from mechcirc.analyses.eap.attribution import check_arguments
+    from mechcirc.cli.common import model_spec_from_args
+    from mechcirc.runs import default_run_dir
+    from mechcirc.tasks.spec import TaskSpec
 
-    # Fail on a bad method or task before loading anything.
-    check_arguments(args.method, args.ig_steps, args.batch_size)
-    task = tasks.get(args.task)
+    config = config_from_args(args)
+    inputs = {
+        "model": model_spec_from_args(args),
+        "task": TaskSpec(args.task, n=args.n, seed=args.seed),
+    }
+    out = args.out or default_run_dir("eap", args.model, Path(args.task).stem, args.revision)
+    return execute(config, inputs, out, overwrite=args.overwrite)
 
+
+def execute(config, inputs: dict[str, Any], out: str | Path, *, overwrite: bool = False) -> int:
+    """Run ``mechcirc eap`` from its config and inputs into ``out`` (also ``mechcirc rerun``)."""
     import torch
 
-    from mechcirc.cli.common import load_model_from_args
-    from mechcirc.models.summary import model_summary
-    from mechcirc.runs import RunFolder, default_run_dir
+    from mechcirc.analyses.eap import find_circuit
+    from mechcirc.models.summary import describe_model
+    from mechcirc.runs import RunFolder, prepare_out_dir
 
-    torch.manual_seed(args.seed)
-    started = time.perf_counter()
-    model = load_model_from_args(args)
-    load_s = time.perf_counter() - started
-    pairs = tasks.load_pairs(args.task, model.tokenizer, n=args.n, seed=args.seed)
-    out = args.out or default_run_dir("eap", args.model, task.name, args.revision)
-    config = vars(args)
-    run = RunFolder.create(
-        out, command="eap", config=config, seed=args.seed, model=model_summary(model)
-    )
-    summary = find_circuit(run, model, pairs, args, load_s=load_s)
-    _print_summary(run, args, pairs, summary)
+    model_spec, task_spec = inputs["model"], inputs["task"]
+    prepare_out_dir(out, overwrite=overwrite)
+    torch.manual_seed(task_spec.seed)
+    with RunFolder.create(
+        out,
+        command=COMMAND,
+        config=config.to_dict(),
+        inputs={k: v.to_dict() for k, v in inputs.items()},
+        seed=task_spec.seed,
+        overwrite=overwrite,
+    ) as run:
+        model = model_spec.load()
+        run.update(model=describe_model(model))
+        pairs = task_spec.load(model.tokenizer)
+        revision = f"@{model_spec.revision}" if model_spec.revision else ""
+        result = find_circuit(model, pairs, config, run)
+        run.finish()
+    _print_summary(run, f"{model_spec.name}{revision}", pairs.task, result.metrics())
     return 0
 
 
-def find_circuit(run, model, pairs, args: argparse.Namespace, load_s: float = 0.0) -> dict:
-    """Attribute, select, evaluate and write every output of the run; return the metrics."""
-    from mechcirc.analyses.eap import FaithfulnessEvaluator, attribute, select_circuit
-    from mechcirc.tasks.io import write_jsonl
+def rerun(manifest: dict, out: str | Path, *, overwrite: bool = False) -> int:
+    """Run a recorded ``eap`` manifest again into ``out``."""
+    from mechcirc.analyses.eap import EAPConfig
+    from mechcirc.models.spec import ModelSpec
+    from mechcirc.tasks.spec import TaskSpec
 
-    write_jsonl(pairs, run.file("examples.jsonl"))
-    result = attribute(
-        model, pairs, args.method, ig_steps=args.ig_steps, batch_size=args.batch_size
-    )
-    started = time.perf_counter()
-    evaluator = FaithfulnessEvaluator(model, pairs, batch_size=args.batch_size)
-    search = select_circuit(
-        evaluator,
-        result.graph,
-        top_n=args.top_n,
-        threshold=args.threshold,
-        target=args.faithfulness_target,
-        absolute=not args.signed,
-    )
-    circuit, faithfulness = search.circuit, search.faithfulness
-    circuit.save_json(run.file("graph.json"))
-    circuit.save_safetensors(run.file("scores.safetensors"))
-    title = (
-        f"{args.model}{'@' + args.revision if args.revision else ''} {pairs.task}: "
-        f"{circuit.n_edges_in_graph} edges, normalized faithfulness {faithfulness.normalized:.2f}"
-    )
-    circuit.save_svg(run.file("circuit.svg"), title=title)
-    circuit.save_dot(run.file("circuit.dot"), title=title)
-    metrics = {
-        "method": result.method,
-        "ig_steps": result.ig_steps,
-        "n_examples": result.n_examples,
-        "metric": pairs.metric,
-        "n_edges_total": circuit.layout.n_edges,
-        "selection": search.selection,
-        "target_reached": search.reached,
-        "n_nodes_in_circuit": sum(circuit.node_in_graph.values()),
-        **faithfulness.to_dict(),
+    inputs = manifest["inputs"]
+    specs = {
+        "model": ModelSpec.from_dict(inputs["model"]),
+        "task": TaskSpec.from_dict(inputs["task"]),
     }
-    run.save_json(
-        "faithfulness.json",
-        {**metrics, "search": search.evaluated},
-    )
-    run.finish(
-        metrics=metrics,
-        timings={
-            "load_model_s": round(load_s, 3),
-            "attribution_s": round(result.seconds, 3),
-            "faithfulness_s": round(time.perf_counter() - started, 3),
-        },
-    )
-    return metrics
+    return execute(EAPConfig.from_dict(manifest["config"]), specs, out, overwrite=overwrite)
 
 
-def _print_summary(run, args: argparse.Namespace, pairs, metrics: dict) -> None:
+def _print_summary(run, model: str, task: str, metrics: dict) -> None:
     steps = f" (m={metrics['ig_steps']})" if metrics["ig_steps"] else ""
-    revision = f"@{args.revision}" if args.revision else ""
     seconds = run.manifest["timings"]
     print(
-        f"{metrics['method']}{steps} on {args.model}{revision}, task {pairs.task}, "
+        f"{metrics['method']}{steps} on {model}, task {task}, "
         f"{metrics['n_examples']} examples: attribution {seconds['attribution_s']:.1f} s, "
         f"faithfulness {seconds['faithfulness_s']:.1f} s"
     )
+    gap = metrics["baseline_gap"]
     print(
-        f"baselines ({metrics['metric']}): clean {metrics['clean']:.4f}, "
-        f"corrupted {metrics['corrupted']:.4f}"
+        f"baselines ({metrics['metric']}): clean {gap['clean']:.4f}, "
+        f"corrupted {gap['corrupted']:.4f}"
     )
+    if gap["problem"]:
+        print(f"warning: normalized faithfulness is unreliable: {gap['problem']}")
     print(
         f"circuit: {metrics['n_edges']} of {metrics['n_edges_total']} edges, "
         f"{metrics['n_nodes_in_circuit']} nodes ({metrics['selection']})"
     )
-    reached = "" if metrics["target_reached"] in (None, True) else " (target not reached)"
+    searched = metrics["selection"].startswith("smallest")
+    reached = " (target not reached)" if searched and not metrics["target_reached"] else ""
     print(
         f"faithfulness: normalized {metrics['normalized']:.3f}, circuit/clean "
         f"{metrics['fraction_of_clean']:.3f}{reached}"
     )
-    print(f"wrote {run.path}: manifest.json {' '.join(OUTPUT_FILES)}")
+    print(f"wrote {run.path}: {', '.join(run.manifest['outputs'])}")

@@ -30,6 +30,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("name", choices=sorted(EXPERIMENTS), help="which experiment")
     parser.add_argument("--out", required=True, help="output folder (created)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the contents of a non-empty --out"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoints"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny settings: checks the mechanics")
     parser.add_argument(
         "--seeds",
@@ -96,28 +102,27 @@ def _run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from mechcirc.runs import RunFolder
+    from mechcirc.runs import RunFolder, prepare_out_dir
 
     torch.set_num_threads(1)
     config = build_config(args.name, args)
+    out = prepare_out_dir(args.out, overwrite=args.overwrite, resume=args.resume, can_resume=True)
     module_name, _, function_name = EXPERIMENTS[args.name]
     run_function = getattr(
         import_module(f"mechcirc.analyses.training.{module_name}"), function_name
     )
     seeds = getattr(config, "seeds", None) or getattr(config, "seed", None)
-    run = RunFolder.create(
-        args.out,
+    with RunFolder.create(
+        out,
         command=f"experiment {args.name}",
         config=config.to_dict(),
         seed=seeds,
-        model={"id": f"toy:{args.name}", "revision": None},
-    )
-    try:
+        model={"model_id": f"toy:{args.name}", "revision": None},
+        overwrite=args.overwrite,
+        resume=args.resume,
+    ) as run:
         summary = run_function(config, run)
-    except BaseException:
-        run.finish(status="failed")
-        raise
-    run.finish(metrics=summary)
+        run.finish(metrics=summary)
     print(json.dumps(summary, indent=2))
     print(f"wrote {run.path}")
     return 0

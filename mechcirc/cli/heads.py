@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from mechcirc.cli.common import add_model_args, positive_int
+from mechcirc.cli.common import add_model_args, add_out_args, positive_int
 
 DEFAULT_SCORES = "induction,previous_token,duplicate_token,copy,successor"
 SIGNED_SCORES = ("cspa", "name_mover")
@@ -24,7 +24,7 @@ def register(subparsers) -> None:
         help="comma-separated: induction, previous_token, duplicate_token, copy, successor, "
         f"cspa, name_mover, or all (default {DEFAULT_SCORES})",
     )
-    parser.add_argument("--out", default=None, help="run folder (default runs/heads-MODEL-...)")
+    add_out_args(parser, "runs/heads-MODEL-REVISION-TIME")
     parser.add_argument(
         "--seq-len", type=positive_int, default=20, help="half length of the repeated sequences"
     )
@@ -46,26 +46,28 @@ def _run(args: argparse.Namespace) -> int:
 
     from mechcirc.analyses.heads import RepeatedTokens, compute_head_scores
     from mechcirc.cli.common import load_model_from_args
-    from mechcirc.models.summary import model_summary
-    from mechcirc.runs import RunFolder, default_run_dir
+    from mechcirc.models.summary import describe_model
+    from mechcirc.runs import RunFolder, default_run_dir, prepare_out_dir
     from mechcirc.tasks import load_pairs
 
-    model = load_model_from_args(args)
-    data = RepeatedTokens(half_len=args.seq_len, n_sequences=args.n_sequences, seed=args.seed)
-    pairs = None
-    if "name_mover" in names:
-        pairs = load_pairs("ioi", model.tokenizer, n=args.ioi_prompts, seed=args.seed)
     out = args.out or default_run_dir("heads", args.model, args.revision)
-    config = {**vars(args), "scores": names}
-    config.pop("run", None)
-    run = RunFolder.create(
-        out, command="heads", config=config, seed=args.seed, model=model_summary(model)
-    )
-    scores = compute_head_scores(
-        model, names, data=data, pairs=pairs, batch_size=args.batch_size, progress=True
-    )
-    top = write_head_tables(run, "head_scores", scores)
-    run.finish(metrics={"top_heads": top})
+    prepare_out_dir(out, overwrite=args.overwrite)
+    config = {k: v for k, v in vars(args).items() if k not in ("run", "overwrite", "out")}
+    config["scores"] = names
+    with RunFolder.create(
+        out, command="heads", config=config, seed=args.seed, overwrite=args.overwrite
+    ) as run:
+        model = load_model_from_args(args)
+        run.update(model=describe_model(model))
+        data = RepeatedTokens(half_len=args.seq_len, n_sequences=args.n_sequences, seed=args.seed)
+        pairs = None
+        if "name_mover" in names:
+            pairs = load_pairs("ioi", model.tokenizer, n=args.ioi_prompts, seed=args.seed)
+        scores = compute_head_scores(
+            model, names, data=data, pairs=pairs, batch_size=args.batch_size, progress=True
+        )
+        top = write_head_tables(run, "head_scores", scores)
+        run.finish(metrics={"top_heads": top})
     print(f"head scores of {args.model} written to {run.path}")
     for name, heads in top.items():
         listed = ", ".join(f"{head} {value:.3f}" for head, value in heads)
@@ -96,6 +98,7 @@ def write_head_tables(run, stem: str, scores: Sequence, top_k: int = 3) -> dict[
         # Fractions and attention masses share one 0..1 colour scale; the others are signed.
         limits = None if score.name in SIGNED_SCORES else (0.0, 1.0)
         heatmap = run.path / "heatmaps" / score.name
+        heatmap.parent.mkdir(parents=True, exist_ok=True)
         for path in save_heatmap(score.values, heatmap, title=score.name, limits=limits):
             run.file(f"heatmaps/{path.name}")
     run.save_json(f"{stem}_config.json", {s.name: s.config for s in scores})

@@ -73,6 +73,9 @@ def register(subparsers) -> None:
     out.add_argument("--top", type=positive_int, default=10, help="top samples per subnetwork")
     out.add_argument("--out", help="run folder (default runs/l3d-...)")
     out.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    out.add_argument(
+        "--overwrite", action="store_true", help="replace the contents of a non-empty --out"
+    )
     out.add_argument("--checkpoint-every", type=positive_int, default=100)
     parser.set_defaults(run=_run)
 
@@ -97,13 +100,12 @@ def _config(args: argparse.Namespace, spec):
 
 
 def _out_dir(args: argparse.Namespace) -> Path:
-    from mechcirc.runs import default_run_dir
+    from mechcirc.runs import default_run_dir, prepare_out_dir
 
     out = Path(args.out) if args.out else default_run_dir("l3d", args.toy or args.model)
+    prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume, can_resume=True)
     if args.resume and not (out / CHECKPOINT).is_file():
         raise UsageError(f"--resume: no {CHECKPOINT} in {out}")
-    if not args.resume and (out / CHECKPOINT).is_file():
-        raise UsageError(f"{out} already holds a {CHECKPOINT}: pass --resume or another --out")
     return out
 
 
@@ -142,8 +144,7 @@ def _check_sources(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mechcirc.analyses.l3d import pipeline
-    from mechcirc.analyses.l3d.toy_metrics import toy_summary
+    from mechcirc.analyses.l3d.checkpoint import check_resumable
     from mechcirc.analyses.l3d.toys import get_toy
     from mechcirc.runs import RunFolder
 
@@ -151,11 +152,25 @@ def _run(args: argparse.Namespace) -> int:
     spec = get_toy(args.toy) if args.toy else None
     config = _config(args, spec)
     out = _out_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        check_resumable(out / CHECKPOINT, config)
+    with RunFolder.create(
+        out,
+        command="l3d",
+        config={**config.to_dict(), **_extra(args)},
+        seed=args.seed,
+        overwrite=args.overwrite,
+        resume=args.resume,
+    ) as run:
+        return _decompose(run, args, spec, config, out)
+
+
+def _decompose(run, args: argparse.Namespace, spec, config, out: Path) -> int:
+    from mechcirc.analyses.l3d import pipeline
+    from mechcirc.analyses.l3d.toy_metrics import toy_summary
+
     target, model, info = _toy_target(args, spec, out) if spec else _model_target(args)
-    run = RunFolder.create(
-        out, command="l3d", config={**config.to_dict(), **_extra(args)}, seed=args.seed, model=info
-    )
+    run.update(model=info)
     if spec:
         run.file(TOY_WEIGHTS)
     state = pipeline.decompose(

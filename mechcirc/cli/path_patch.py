@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mechcirc.cli.common import add_model_args, comma_list, positive_int
+from mechcirc.cli.common import add_model_args, add_out_args, comma_list, positive_int
 
 
 def register(subparsers) -> None:
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
         help="let MLPs recompute (paths through MLPs count); default freezes them at clean",
     )
     parser.add_argument("--batch-size", type=positive_int, default=16)
-    parser.add_argument("--out", default=None, help="run folder (default runs/path-patch-...)")
+    add_out_args(parser, "runs/path-patch-MODEL-TASK-REVISION-TIME")
     parser.set_defaults(run=_run)
 
 
@@ -61,26 +61,34 @@ def _receivers(args, model, pairs) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mechcirc.analyses.path_patching import path_patch
     from mechcirc.cli.common import load_model_from_args
     from mechcirc.errors import UsageError
-    from mechcirc.models.summary import model_summary
-    from mechcirc.runs import RunFolder, default_run_dir
-    from mechcirc.tasks import load_pairs
-    from mechcirc.views import save_heatmap
+    from mechcirc.models.summary import describe_model
+    from mechcirc.runs import RunFolder, default_run_dir, prepare_out_dir
+    from mechcirc.tasks import load_pairs, prompt_pair_task
 
     if (args.receivers is None) == (args.name_movers is None):
         raise UsageError("give exactly one of --receivers or --name-movers")
-    model = load_model_from_args(args)
-    pairs = load_pairs(args.task, model.tokenizer, n=args.n, seed=args.seed)
-    receivers = _receivers(args, model, pairs)
-    senders = None if args.senders == "all" else comma_list(args.senders)
-    config = {**vars(args), "receivers": receivers, "senders": senders or "all"}
-    config.pop("run", None)
+    prompt_pair_task(args.task)
     out = args.out or default_run_dir("path-patch", args.model, args.task, args.revision)
-    run = RunFolder.create(
-        out, command="path-patch", config=config, seed=args.seed, model=model_summary(model)
-    )
+    prepare_out_dir(out, overwrite=args.overwrite)
+    config = {k: v for k, v in vars(args).items() if k not in ("run", "overwrite", "out")}
+    with RunFolder.create(
+        out, command="path-patch", config=config, seed=args.seed, overwrite=args.overwrite
+    ) as run:
+        model = load_model_from_args(args)
+        run.update(model=describe_model(model))
+        pairs = load_pairs(args.task, model.tokenizer, n=args.n, seed=args.seed)
+        receivers = _receivers(args, model, pairs)
+        senders = None if args.senders == "all" else comma_list(args.senders)
+        run.update(config={"receivers": receivers, "senders": senders or "all"})
+        return _patch_and_write(run, args, model, pairs, senders, receivers)
+
+
+def _patch_and_write(run, args, model, pairs, senders, receivers) -> int:
+    from mechcirc.analyses.path_patching import path_patch
+    from mechcirc.views import save_heatmap
+
     result = path_patch(
         model,
         pairs,

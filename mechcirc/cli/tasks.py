@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     export.add_argument(
         "--run-dir", default=None, help="run folder for the manifest (default runs/tasks-...)"
     )
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace an existing --out and --run-dir"
+    )
     export.set_defaults(run=_export)
 
 
@@ -146,25 +149,33 @@ def _show(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mechcirc.runs import RunFolder, default_run_dir
+    from mechcirc.runs import RunFolder, default_run_dir, prepare_out_dir
     from mechcirc.tasks.io import export_csv, write_jsonl
 
     out = Path(args.out)
     if out.suffix not in (".csv", ".jsonl"):
         raise UsageError(f"--out must end in .csv or .jsonl, got {out}")
-    pairs, tokenizer, model, options = _pairs(args)
+    if out.exists() and not args.overwrite:
+        raise UsageError(f"--out {out} exists: choose a new file, or pass --overwrite")
     source = args.model or args.tokenizer
     run_dir = args.run_dir or default_run_dir("tasks-export", Path(args.name).stem, source)
-    config = vars(args)
-    run = RunFolder.create(
-        run_dir, command="tasks export", config=config, seed=args.seed, model=model
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        export_csv(pairs, tokenizer, out)
-    else:
-        write_jsonl(pairs, out)
-    write_jsonl(pairs, run.file("examples.jsonl"))
-    run.finish(metrics={"n_examples": len(pairs)}, exported_to=str(out.resolve()))
+    prepare_out_dir(run_dir, overwrite=args.overwrite, flag="--run-dir")
+    pairs, tokenizer, model, options = _pairs(args)
+    config = {k: v for k, v in vars(args).items() if k not in ("run", "overwrite")}
+    with RunFolder.create(
+        run_dir,
+        command="tasks export",
+        config=config,
+        seed=args.seed,
+        model=model,
+        overwrite=args.overwrite,
+    ) as run:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".csv":
+            export_csv(pairs, tokenizer, out)
+        else:
+            write_jsonl(pairs, out)
+        write_jsonl(pairs, run.file("examples.jsonl"))
+        run.finish(metrics={"n_examples": len(pairs)}, exported_to=str(out.resolve()))
     print(f"wrote {len(pairs)} {pairs.task} pairs to {out} (run record: {run.path})")
     return 0

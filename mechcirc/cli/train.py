@@ -41,6 +41,9 @@ def register(subparsers) -> None:
     parser.add_argument("model", choices=sorted(DEFAULTS), help="which toy model")
     parser.add_argument("--out", required=True, help="run folder (created; holds the checkpoint)")
     parser.add_argument(
+        "--overwrite", action="store_true", help="replace the contents of a non-empty --out"
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="continue from the checkpoint in --out"
     )
     parser.add_argument("--steps", type=positive_int, help="total steps (default per model)")
@@ -118,41 +121,42 @@ def build_job(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     import torch
 
     from mechcirc.analyses.training import figures
     from mechcirc.analyses.training.trainer import CHECKPOINT_FILE, Trainer
     from mechcirc.errors import UsageError
-    from mechcirc.runs import RunFolder
+    from mechcirc.models.summary import describe_model
+    from mechcirc.runs import RunFolder, prepare_out_dir
 
     torch.set_num_threads(1)
-    out = Path(args.out)
+    out = prepare_out_dir(args.out, overwrite=args.overwrite, resume=args.resume, can_resume=True)
     if args.resume and not (out / CHECKPOINT_FILE).is_file():
         raise UsageError(f"--resume: no {CHECKPOINT_FILE} in {out}; train without --resume first")
-    if not args.resume and (out / CHECKPOINT_FILE).is_file():
-        raise UsageError(f"{out} already holds a checkpoint: pass --resume or choose a new --out")
     model, data, config, logits_fn = build_job(args)
-    run = RunFolder.create(
+    settings = {k: v for k, v in vars(args).items() if k not in ("run", "overwrite")}
+    with RunFolder.create(
         out,
         command=f"train {args.model}",
-        config={**vars(args), "train": config.to_dict(), "data": data.meta},
+        config={**settings, "train": config.to_dict(), "data": data.meta},
         seed=args.seed,
-        model={"id": f"toy:{args.model}", "revision": None},
-    )
-    trainer = Trainer(model, data, config, logits_fn=logits_fn, out_dir=out)
-    if args.resume:
-        trainer.load_checkpoint(out)
-    metrics = trainer.fit()
-    for name in (CHECKPOINT_FILE, "metrics.parquet"):  # written by the trainer
-        run.file(name)
-    fig = figures.accuracy_curves(
-        metrics.assign(run=args.model), group="run", title=f"{args.model}: {data.meta['task']}"
-    )
-    figures.save_figure(fig, run, "accuracy")
-    final = metrics.iloc[-1].to_dict()
-    run.finish(metrics=final)
+        model=describe_model(model, toy=args.model),
+        overwrite=args.overwrite,
+        resume=args.resume,
+    ) as run:
+        trainer = Trainer(model, data, config, logits_fn=logits_fn, out_dir=out)
+        if args.resume:
+            trainer.load_checkpoint(out)
+        metrics = trainer.fit()
+        for name in (CHECKPOINT_FILE, "metrics.parquet"):  # written by the trainer
+            run.file(name)
+        fig = figures.accuracy_curves(
+            metrics.assign(run=args.model), group="run", title=f"{args.model}: {data.meta['task']}"
+        )
+        figures.save_figure(fig, run, "accuracy")
+        final = metrics.iloc[-1].to_dict()
+        run.finish(metrics=final)
     print(" ".join(f"{k}={v:.4g}" for k, v in final.items()))
     print(f"wrote {out}")
     return 0

@@ -12,11 +12,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
-from mechcirc.errors import UsageError
+from mechcirc.errors import MechcircError, UsageError
 from mechcirc.graph.eap_ig_json import layout_from_cfg
+from mechcirc.tensorfiles import load_tensors, save_tensors
 
 if TYPE_CHECKING:
     from mechcirc.graph.circuit import CircuitGraph
@@ -25,22 +23,12 @@ FORMAT = "mechcirc.circuit_graph.v1"
 
 
 def save(graph: CircuitGraph, path: str | Path) -> Path:
-    path = Path(path)
     metadata = {
         "format": FORMAT,
         "layout": json.dumps(graph.layout.to_dict()),
         "d_model": json.dumps(graph.d_model),
     }
-    tensors = {"scores": graph.scores.contiguous(), "in_graph": graph.in_graph.contiguous()}
-    save_file(tensors, str(path), metadata=metadata)
-    return path
-
-
-def _metadata(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        return handle.metadata() or {}
+    return save_tensors(path, {"scores": graph.scores, "in_graph": graph.in_graph}, metadata)
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -49,8 +37,8 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UsageError(f"no graph file at {path}")
     try:
-        metadata, tensors = _metadata(path), load_file(str(path))
-    except (SafetensorError, OSError) as error:
+        tensors, metadata = load_tensors(path)
+    except MechcircError as error:
         raise UsageError(f"{path} is not a safetensors file: {error}") from None
     if metadata.get("format") != FORMAT or not {"scores", "in_graph"} <= set(tensors):
         raise UsageError(

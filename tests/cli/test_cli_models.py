@@ -66,9 +66,11 @@ def test_usage_errors_exit_2(argv, capsys):
     assert capsys.readouterr().err.startswith("error: ")
 
 
-def test_debug_shows_the_traceback(offline_env):
-    with pytest.raises(mechcirc.ModelLoadError):
-        main(["--debug", "models", "info", "pythia-160m", "--revision", "step1234"])
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(offline_env, capsys):
+    assert main(["--debug", "models", "info", "pythia-160m", "--revision", "step1234"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ModelLoadError" in err
+    assert err.strip().splitlines()[-1].startswith("error: ")
 
 
 def test_console_script_acceptance_path(offline_env):

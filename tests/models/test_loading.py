@@ -6,6 +6,7 @@ from transformers import AutoModelForCausalLM
 
 from mechcirc import enable_analysis_hooks, load_model
 from mechcirc.errors import ModelLoadError, UsageError
+from mechcirc.models.hooks import HOOK_SWITCHES, hook_switches
 from mechcirc.models.loading import resolve_source
 from mechcirc.models.offline_hub import TinyPythiaShape, fake_commit_hash
 from mechcirc.models.summary import model_summary
@@ -64,15 +65,21 @@ def test_hooked_processing_changes_logits_only_by_a_constant(offline_env):
         )
 
 
-def test_analysis_hooks_switch_on_without_changing_outputs(offline_env):
+def test_analysis_hooks_switch_on_without_changing_outputs_then_restore(offline_env):
     model = load_model("pythia-160m", revision="step0", device="cpu")
     ids = _ids(model)
+    assert hook_switches(model) == dict.fromkeys(HOOK_SWITCHES, False)
     with torch.no_grad():
         before = model(ids)
-        enable_analysis_hooks(enable_analysis_hooks(model))  # idempotent
-        names = ("blocks.1.hook_q_input", "blocks.1.attn.hook_result", "blocks.1.hook_mlp_in")
-        after, cache = model.run_with_cache(ids, names_filter=lambda n: n in names)
-    assert model.cfg.use_split_qkv_input and model.cfg.use_attn_result and model.cfg.use_hook_mlp_in
+        with enable_analysis_hooks(model), enable_analysis_hooks(model):  # nested is fine
+            names = ("blocks.1.hook_q_input", "blocks.1.attn.hook_result", "blocks.1.hook_mlp_in")
+            after, cache = model.run_with_cache(ids, names_filter=lambda n: n in names)
+            assert hook_switches(model) == dict.fromkeys(HOOK_SWITCHES, True)
+    assert hook_switches(model) == dict.fromkeys(HOOK_SWITCHES, False)
+    model.set_use_attn_result(True)  # a switch the user turned on stays on
+    with enable_analysis_hooks(model):
+        pass
+    assert hook_switches(model) == {**dict.fromkeys(HOOK_SWITCHES, False), "use_attn_result": True}
     torch.testing.assert_close(after, before, rtol=0, atol=1e-4)
     n_pos, cfg = ids.shape[1], model.cfg
     assert cache["blocks.1.hook_q_input"].shape == (1, n_pos, cfg.n_heads, cfg.d_model)

@@ -57,7 +57,7 @@ def test_tasks_export_csv_round_trip(tmp_path, capsys):
     assert torch.equal(loaded.corrupted, expected.corrupted)
     assert torch.equal(loaded.correct, expected.correct)
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["status"] == "ok" and manifest["seed"] == 3
+    assert manifest["status"] == "done" and manifest["seed"] == 3
     assert manifest["config"]["structure"] == "relative"
     assert manifest["metrics"]["n_examples"] == 40
     assert torch.equal(read_jsonl(run_dir / "examples.jsonl").clean, expected.clean)

@@ -17,7 +17,7 @@ def test_view_attention_writes_a_page(offline_env, tmp_path, capsys):
     assert html.count("CircuitsVis.render(") == 2
     assert '"attentionHeadNames": ["L1H2"]' in html
     manifest = json.loads((tmp_path / "page-run" / "manifest.json").read_text())
-    assert manifest["config"]["heads"] == ["a1.h2"] and manifest["status"] == "ok"
+    assert manifest["config"]["heads"] == ["a1.h2"] and manifest["status"] == "done"
     assert manifest["page"] == str(out.resolve())
 
 

@@ -38,6 +38,8 @@ def test_acceptance_command_writes_the_run_folder(offline_env, tmp_path, capsys)
                 "ioi",
                 "--revision",
                 "step143000",
+                "--greedy",
+                "40",
                 "--out",
                 str(out),
             ]
@@ -47,14 +49,18 @@ def test_acceptance_command_writes_the_run_folder(offline_env, tmp_path, capsys)
     for name in RUN_FILES:
         assert (out / name).is_file(), name
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["command"] == "eap" and manifest["status"] == "ok"
+    assert manifest["command"] == "eap" and manifest["status"] == "done"
+    assert set(manifest["outputs"]) == set(RUN_FILES) - {"manifest.json"}
+    assert manifest["inputs"]["model"]["name"] == "pythia-160m"
+    assert manifest["inputs"]["task"] == {"name": "ioi", "n": 32, "seed": 0}
     assert manifest["seed"] == 0 and manifest["config"]["method"] == "eap-ig-inputs"
     assert manifest["model"]["model_id"] == "EleutherAI/pythia-160m"
     assert manifest["model"]["revision"] == "step143000" and len(manifest["model"]["commit"]) == 40
     assert {"torch", "transformer-lens", "mechcirc"} <= set(manifest["versions"])
     assert {"attribution_s", "faithfulness_s", "total_s"} <= set(manifest["timings"])
     metrics = manifest["metrics"]
-    assert metrics["normalized"] >= 0.8 and metrics["target_reached"]
+    assert metrics["selection"] == "greedy, 40 edges" and metrics["n_edges"] == 40
+    assert metrics["baseline_gap"]["clean"] == metrics["clean"]
     assert metrics["normalized"] == pytest.approx(
         (metrics["circuit"] - metrics["corrupted"]) / (metrics["clean"] - metrics["corrupted"])
     )
@@ -80,20 +86,32 @@ def test_acceptance_command_writes_the_run_folder(offline_env, tmp_path, capsys)
     assert "baselines" in summary and "faithfulness: normalized" in summary and str(out) in summary
 
 
-def test_default_run_folder_and_top_n(offline_env, tmp_path, monkeypatch):
+def test_default_run_folder_and_greedy_n(offline_env, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    args = ["eap", *MODEL_ARGS, "--n", "4", "--method", "eap", "--top-n", "12"]
+    args = ["eap", *MODEL_ARGS, "--n", "4", "--method", "eap", "--greedy", "12"]
     assert main(args) == 0
     (run,) = (tmp_path / "runs").iterdir()
     assert run.name.startswith("eap-pythia-160m-ioi-step143000-")
     metrics = json.loads((run / "manifest.json").read_text())["metrics"]
-    assert 0 < metrics["n_edges"] <= 12 and metrics["selection"] == "greedy, top 12"
+    assert 0 < metrics["n_edges"] <= 12 and metrics["selection"] == "greedy, 12 edges"
+
+
+def test_search_is_skipped_when_baselines_are_inverted(offline_env, tmp_path, capsys):
+    # The tiny random model scores the corrupted IOI prompts above the clean ones.
+    out = tmp_path / "run"
+    assert main(["eap", *MODEL_ARGS, "--n", "8", "--method", "eap", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    gap = manifest["metrics"]["baseline_gap"]
+    assert manifest["status"] == "done" and manifest["metrics"]["selection"] == "skipped"
+    assert gap["gap"] < 0 and not gap["reliable"] and "inverted" in gap["problem"]
+    assert not manifest["metrics"]["faithfulness_reliable"]
+    assert "warning: normalized faithfulness is unreliable" in capsys.readouterr().out
 
 
 def test_clean_corrupted_run_records_no_ig_steps(offline_env, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["eap", *MODEL_ARGS, "--n", "4", "--method", "clean-corrupted", "--ig-steps", "3"]
-    assert main([*args, "--top-n", "12", "--out", str(out)]) == 0
+    assert main([*args, "--greedy", "12", "--out", str(out)]) == 0
     metrics = json.loads((out / "manifest.json").read_text())["metrics"]
     assert metrics["method"] == "clean-corrupted" and metrics["ig_steps"] is None
     summary = capsys.readouterr().out
@@ -113,7 +131,7 @@ def _mismatched_csv(tmp_path):
     ("extra", "message"),
     [
         (["--task", "no-such-task"], "unknown task 'no-such-task'"),
-        (["--method", "eapx"], "unknown attribution method 'eapx'"),
+        (["--method", "eapx"], "method must be one of eap-ig-inputs"),
         (["--ig-steps", "0"], "argument --ig-steps: expected a positive integer, got 0"),
         (["--task", "CSV", "--n", "1"], "a pair must have equal lengths"),
     ],

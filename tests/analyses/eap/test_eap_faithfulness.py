@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from eap_reference import exact_edge_scores, random_pairs
@@ -80,17 +82,25 @@ def test_smallest_circuit_reaches_the_target(model):
     assert search.faithfulness.normalized == pytest.approx(
         evaluator.evaluate(graph.select("greedy", n=n_edges)).normalized
     )
-    below = [point for point in search.evaluated if point["n_edges"] == n_edges - 1]
+    below = [point for point in search.evaluated if point["size"] == n_edges - 1]
     assert all(point["normalized"] < 0.8 for point in below)
-    assert search.evaluated[-1]["n_edges"] == graph.layout.n_edges
+    assert search.evaluated[-1]["size"] == graph.layout.n_edges
+
+
+def test_equal_baselines_are_reported_not_divided_by(model):
+    same = random_pairs()
+    same = type(same)(**{**same.__dict__, "corrupted": same.clean})
+    evaluator = FaithfulnessEvaluator(model, same)
+    assert evaluator.baselines.equal and not evaluator.baselines.reliable
+    assert "same mean metric" in evaluator.baselines.problem
+    full = evaluator.evaluate(GraphLayout.from_model(model).real_edges)
+    assert math.isnan(full.normalized)
+    with pytest.raises(MechcircError, match="clean and corrupted runs give the same mean"):
+        evaluator.baselines.check("normalized faithfulness")
 
 
 def test_evaluator_errors(model):
     pairs = random_pairs()
-    same = random_pairs()
-    same = type(same)(**{**same.__dict__, "corrupted": same.clean})
-    with pytest.raises(MechcircError, match="clean and corrupted runs give the same mean"):
-        FaithfulnessEvaluator(model, same)
     evaluator = FaithfulnessEvaluator(model, pairs)
     with pytest.raises(UsageError, match=r"in_graph must be \[n_src, n_dst\]"):
         evaluator.evaluate(torch.ones(2, 2, dtype=torch.bool))
@@ -105,15 +115,55 @@ def test_select_circuit_modes(model):
     pairs = random_pairs()
     graph = attribute(model, pairs, progress=False).graph
     evaluator = FaithfulnessEvaluator(model, pairs)
-    top = select_circuit(evaluator, graph, top_n=7)
+    top = select_circuit(evaluator, graph, "greedy", n=7)
     # pruned greedy growth may land one short when a step connects two edges at once
     assert 0 < top.circuit.n_edges_in_graph == top.faithfulness.n_edges <= 7
-    assert top.selection == "greedy, top 7" and top.reached is None
+    assert top.selection == "greedy, 7 edges" and top.reached is None
+    plain = select_circuit(evaluator, graph, "topn", n=7)
+    assert torch.equal(plain.circuit.in_graph, graph.select("topn", n=7).in_graph)
     cutoff = float(graph.scores.abs().max()) / 2
-    above = select_circuit(evaluator, graph, threshold=cutoff)
+    above = select_circuit(evaluator, graph, "threshold", threshold=cutoff)
     kept = graph.scores.abs()[above.circuit.in_graph]
     assert (kept >= cutoff).all() and above.selection == f"threshold {cutoff}"
     smallest = select_circuit(evaluator, graph, target=0.5)
     assert smallest.reached and smallest.faithfulness.normalized >= 0.5
-    with pytest.raises(UsageError, match="top_n or threshold, not both"):
-        select_circuit(evaluator, graph, top_n=3, threshold=0.1)
+    with pytest.raises(UsageError, match="selection must be one of"):
+        select_circuit(evaluator, graph, "top_n", n=3)
+    with pytest.raises(UsageError, match="needs n"):
+        select_circuit(evaluator, graph, "greedy")
+
+
+def test_fraction_of_clean_search_steps_then_refines(model):
+    pairs = random_pairs()
+    graph = attribute(model, pairs, progress=False).graph
+    evaluator = FaithfulnessEvaluator(model, pairs)
+    target = 0.9
+    search = smallest_circuit(
+        evaluator, graph, target=target, criterion="fraction-of-clean", step=10, cap=200
+    )
+    sizes = [point["size"] for point in search.evaluated]
+    reached_at = search.size
+    assert search.reached and search.faithfulness.fraction_of_clean >= target
+    # every multiple of the step below the first size reaching the target was tried and failed
+    coarse = [n for n in sizes if n % 10 == 0]
+    first = min(n for n in coarse if n >= reached_at)
+    assert coarse[: coarse.index(first) + 1] == list(range(10, first + 1, 10))
+    assert all(
+        p["fraction_of_clean"] < target
+        for p in search.evaluated
+        if p["size"] < first and p["size"] % 10 == 0
+    )
+    # refined between the last failing step and the first passing one
+    assert first - 10 < reached_at <= first
+    below = [p for p in search.evaluated if p["size"] == reached_at - 1]
+    assert all(p["fraction_of_clean"] < target for p in below)
+    capped = smallest_circuit(
+        evaluator, graph, target=target, criterion="fraction-of-clean", step=1, cap=3
+    )
+    fractions = [
+        evaluator.evaluate(graph.select("greedy", n=n)).fraction_of_clean for n in (1, 2, 3)
+    ]
+    assert capped.reached == any(f >= target for f in fractions)
+    if not capped.reached:
+        assert [p["size"] for p in capped.evaluated] == [1, 2, 3]
+        assert capped.circuit.n_edges_in_graph <= 3  # greedy growth may land one short

@@ -20,6 +20,7 @@ from mechcirc.analyses.heads import (
 )
 from mechcirc.analyses.heads.cspa import head_parts
 from mechcirc.analyses.path_patching import path_patch, s_inhibition_to_name_movers
+from mechcirc.models.hooks import enable_analysis_hooks
 
 DATA = RepeatedTokens(half_len=6, n_sequences=6, seed=3)
 
@@ -136,7 +137,7 @@ def test_path_patching_to_a_query_adds_the_sender_change_to_that_query_only(gpt2
         value[:, :, 2] += delta
         return value
 
-    with torch.no_grad():
+    with torch.no_grad(), enable_analysis_hooks(model):
         logits = model.run_with_hooks(pairs.clean, fwd_hooks=[("blocks.1.hook_q_input", add)])
     assert result.patched_metric[0] == pytest.approx(float(pairs.evaluate(logits).mean()), abs=1e-4)
 

@@ -34,7 +34,7 @@ def test_heads_writes_table_heatmaps_and_manifest(offline_env, tmp_path, capsys)
         assert (out / "heatmaps" / f"{name}.png").is_file()
         assert (out / "heatmaps" / f"{name}.svg").is_file()
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "ok" and manifest["seed"] == 0
+    assert manifest["status"] == "done" and manifest["seed"] == 0
     assert manifest["model"]["revision"] == "step1000"
     assert manifest["config"]["scores"] == ["induction", "copy", "name_mover"]
     assert set(manifest["metrics"]["top_heads"]) == set(names)

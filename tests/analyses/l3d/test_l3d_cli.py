@@ -34,7 +34,7 @@ def test_toy_run_writes_every_output_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     assert "reconstruction loss" in capsys.readouterr().out
     manifest = _manifest(out)
-    assert manifest["status"] == "ok" and manifest["seed"] == 0
+    assert manifest["status"] == "done" and manifest["seed"] == 0
     assert manifest["config"]["n_subnetworks"] == 5  # the toy's paper settings
     assert manifest["model"]["toy"] == "tms"
     for name in (

@@ -33,7 +33,7 @@ def test_train_grokking_then_resume(tmp_path):
     metrics = pd.read_parquet(out / "metrics.parquet")
     assert metrics["step"].tolist() == [0, 5, 10, 15]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["status"] == "ok" and manifest["metrics"]["step"] == 15
+    assert manifest["status"] == "done" and manifest["metrics"]["step"] == 15
     assert {"checkpoint.safetensors", "accuracy.png", "accuracy.svg"} <= set(manifest["outputs"])
 
 

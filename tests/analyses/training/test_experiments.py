@@ -34,7 +34,7 @@ def test_curriculum_quick_run_writes_consistent_outputs(tmp_path):
         "embedding_d2",
     ):
         assert (out / f"{name}.png").is_file() and (out / f"{name}.svg").is_file()
-    assert manifest(out)["status"] == "ok"
+    assert manifest(out)["status"] == "done"
     metrics = pd.read_parquet(out / "metrics.parquet")
     names = [a.name for a in arms(config)]
     assert list(metrics["arm"].unique()) == names
@@ -181,11 +181,13 @@ def test_grokking_resumes_its_checkpoint_and_refuses_other_data(tmp_path, capsys
     out = tmp_path / "grok"
     assert main(["experiment", "grokking", "--quick", "--out", str(out)]) == 0
     first = pd.read_parquet(out / "metrics.parquet")
-    assert main(["experiment", "grokking", "--quick", "--steps", "40", "--out", str(out)]) == 0
+    argv = ["experiment", "grokking", "--quick", "--steps", "40", "--out", str(out), "--resume"]
+    assert main(argv) == 0
     longer = pd.read_parquet(out / "metrics.parquet")
     assert longer["step"].tolist() == [0, 10, 20, 30, 40]
     pd.testing.assert_frame_equal(longer.iloc[: len(first)], first)
     argv = ["experiment", "grokking", "--quick", "--set", "train_fraction=0.7", "--out", str(out)]
+    argv.append("--resume")
     assert main(argv) == 2
     assert "resume with the same data" in capsys.readouterr().err
 
