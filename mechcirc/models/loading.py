@@ -146,13 +146,13 @@ def _load_hf(source: ModelSource, dtype: torch.dtype, trust_remote_code: bool):
         tokenizer = AutoTokenizer.from_pretrained(target, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype, **kwargs)
     except (OSError, ValueError) as err:
-        raise ModelLoadError(_load_failure_message(source, err)) from err
+        raise ModelLoadError(load_failure_message(source, err)) from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
 
 
-def _load_failure_message(source: ModelSource, err: Exception) -> str:
+def load_failure_message(source: ModelSource, err: Exception) -> str:
     if source.kind != "hub":
         return f"could not load {source.kind} model {source.model_id}: {err}"
     rev = source.revision or "main"
