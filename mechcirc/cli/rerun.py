@@ -13,7 +13,14 @@ from pathlib import Path
 from mechcirc.cli.common import add_out_args
 
 # manifest "command" -> the CLI module whose rerun(manifest, out, overwrite=) runs it again
-RERUNNABLE = {"eap": "mechcirc.cli.eap"}
+RERUNNABLE = {
+    "eap": "mechcirc.cli.eap",
+    **{f"train {toy}": "mechcirc.cli.train" for toy in ("cross-attention", "grokking")},
+    **{
+        f"experiment {name}": "mechcirc.cli.experiment"
+        for name in ("curriculum", "efficiency", "grokking", "semi-grokking", "ungrokking")
+    },
+}
 
 
 def register(subparsers) -> None:
