@@ -30,6 +30,7 @@ __all__ = [
     "arms",
     "datasets",
     "model_config",
+    "split",
 ]
 
 P_FINAL, P_PRETRAIN = 4, 2
@@ -40,8 +41,11 @@ PAPER_LR = 1e-3  # "Except specified otherwise, the learning rate is lr = 1e-3" 
 class CurriculumConfig(Config):
     """Arms, seeds and budgets of the curriculum experiment and of its figures' extra runs.
 
-    ``embedding_*``: the d=2 model of Fig. 4 (mini-batches: full batch at d=2 stays at chance
-    on p=2), trained on p=2 then p=4 and, with ``embedding_control``, on p=4 only.
+    ``embedding_*``: the d=2 model of Fig. 4, trained on p=2, then finetuned from there on each
+    p in ``embedding_finetune_ps`` (4: the paper's text; 3: the authors' visualisation code,
+    ``finetune.py``'s ``vocab_size=3``) and, with ``embedding_control``, trained on p=4 only.
+    The defaults are the authors' visualisation settings (``train.py``: batches of 32, lr 3e-3,
+    d_mlp 32 with biases, 1000 epochs of 64 batches); full batch at d=2 stays at chance on p=2.
     ``graph_*``: the mini-batch run of Fig. 2 (T=8, p=4, batches of 32, the attention of one
     fixed sequence recorded after every update); ``graph_steps=0`` skips it. ``trajectory``:
     keep the parameters at every evaluation for Fig. 7.
@@ -63,10 +67,11 @@ class CurriculumConfig(Config):
     eval_every: int = 100
     embedding_d_model: int = 2
     embedding_batch_size: int | None = 32
-    embedding_lr: float = 1e-3
+    embedding_lr: float = 3e-3
     embedding_steps: int = 64_000
-    embedding_d_mlp: int | None = None
-    embedding_mlp_bias: bool = False
+    embedding_d_mlp: int | None = 32
+    embedding_mlp_bias: bool = True
+    embedding_finetune_ps: tuple[int, ...] = (4, 3)
     embedding_control: bool = True
     graph_steps: int = 9600
     graph_seq_len: int = 8
@@ -111,6 +116,9 @@ class CurriculumConfig(Config):
             raise UsageError("seeds must list at least one seed")
         require_positive_int("embedding_batch_size", self.embedding_batch_size, allow_none=True)
         require_positive_int("embedding_d_mlp", self.embedding_d_mlp, allow_none=True)
+        for p in self.embedding_finetune_ps:
+            if not 2 <= p <= P_FINAL:
+                raise UsageError(f"embedding_finetune_ps must be in 2..{P_FINAL}, got {p}")
         require_positive_int("graph_batch_size", self.graph_batch_size)
 
 
@@ -158,16 +166,23 @@ def datasets(
     config: CurriculumConfig, seed: int, seq_len: int | None = None
 ) -> tuple[TrainTestSplit, TrainTestSplit]:
     """The p=4 split and the p=2 split (4-token vocabulary) of one seed."""
-    shape = {
-        "seq_len": seq_len or config.seq_len,
-        "k": config.k,
-        "n_train": config.n_train,
-        "n_test": config.n_test,
-        "d_vocab": P_FINAL,
-    }
-    p4 = SPARSE_MODULAR_ADDITION.build(p=P_FINAL, seed=seed, **shape)
-    p2 = SPARSE_MODULAR_ADDITION.build(p=P_PRETRAIN, seed=seed + 10_000, **shape)
-    return p4, p2
+    return split(config, P_FINAL, seed, seq_len), split(config, P_PRETRAIN, seed, seq_len)
+
+
+def split(
+    config: CurriculumConfig, p: int, seed: int, seq_len: int | None = None
+) -> TrainTestSplit:
+    """Sparse modular addition mod ``p`` for the 4-token model; each p draws its own sequences
+    (the data seed is ``seed``, plus 10,000 for p=2 and 10,000 * p for other p < 4)."""
+    return SPARSE_MODULAR_ADDITION.build(
+        p=p,
+        seq_len=seq_len or config.seq_len,
+        k=config.k,
+        n_train=config.n_train,
+        n_test=config.n_test,
+        d_vocab=P_FINAL,
+        seed=seed + {P_FINAL: 0, P_PRETRAIN: 10_000}.get(p, 10_000 * p),
+    )
 
 
 def model_config(config: CurriculumConfig, seed: int, **changes: Any) -> CrossAttentionConfig:

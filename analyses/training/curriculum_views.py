@@ -127,11 +127,11 @@ def attention_graph_run(config) -> dict[str, Any] | None:
 
 
 def train_embedding_models(config) -> dict[str, Any]:
-    """Fig. 4: z_A of d=2 models (p=2 then p=4, and the p=4-only control) with their test
-    accuracy and how much of z_A's variance the sum of the first k tokens explains."""
+    """Fig. 4: z_A of d=2 models (p=2, then each finetuning p from there, and the p=4-only
+    control) with their test accuracy and how much of z_A's variance the sum of the first k
+    tokens explains."""
     torch.set_num_threads(1)
     seed = config.seeds[0]
-    p4, p2 = curriculum.datasets(config, seed)
     shape = {
         "d_model": config.embedding_d_model,
         "d_mlp": config.embedding_d_mlp,
@@ -146,14 +146,24 @@ def train_embedding_models(config) -> dict[str, Any]:
         seed=seed,
         progress=config.progress,
     )
-    model = HookedCrossAttention(curriculum.model_config(config, seed, **shape))
-    stages = [("after p=2", model, p2), ("after p=2 -> p=4", model, p4)]
+
+    def fresh() -> HookedCrossAttention:
+        return HookedCrossAttention(curriculum.model_config(config, seed, **shape))
+
+    pretrained = fresh()
+    stages = [("after p=2", pretrained, curriculum.split(config, curriculum.P_PRETRAIN, seed))]
+    for p in config.embedding_finetune_ps:
+        stages.append((f"after p=2 -> p={p}", None, curriculum.split(config, p, seed)))
     if config.embedding_control:
-        control = HookedCrossAttention(curriculum.model_config(config, seed, **shape))
-        stages.append(("p=4 only (control)", control, p4))
-    panels, measures = [], {}
+        stages.append(("p=4 only (control)", fresh(), curriculum.split(config, 4, seed)))
+    panels, measures, state = [], {}, None
     for stage, net, data in stages:
+        if net is None:  # a finetuning stage starts from the p=2 weights
+            net = fresh()
+            net.load_state_dict(state)
         metrics = Trainer(net, data, train).fit()
+        if net is pretrained:
+            state = {k: v.clone() for k, v in net.state_dict().items()}
         _, z_a = _read(net, data.test_inputs)
         sums = data.test_inputs[:, : config.k].sum(1)
         accuracy = float(metrics["test_acc"].iloc[-1])

@@ -41,6 +41,7 @@ from mechcirc.analyses.training.trainer import (
 from mechcirc.checkpoints import load_checkpoint
 from mechcirc.config import Config, require_positive_int, require_range
 from mechcirc.errors import UsageError
+from mechcirc.models.summary import describe_model
 from mechcirc.runs import RunFolder
 from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit, is_prime
 from mechcirc.toys.grokking import grokking_model, last_position_logits
@@ -151,16 +152,13 @@ def train_grokking(
     steps: int | None = None,
     checkpoint: Path | None = None,
     resume: bool = False,
-    fourier_inputs=None,
 ) -> tuple[nn.Module, pd.DataFrame]:
-    """Train (or continue training ``model``) on ``data`` under the paper's optimiser.
-
-    ``fourier_inputs``: the pairs the model learns from for the Fourier probe (default
-    ``data.train_inputs``); the probe runs when ``config.fourier``.
-    """
+    """Train (or continue training ``model``) on ``data`` under the paper's optimiser; with
+    ``config.fourier`` every evaluation also records the Fourier probe (C_mem is read on
+    ``data``'s training pairs)."""
     model = model if model is not None else grokking_model(config.p, seed=config.seed)
-    train_inputs = data.train_inputs if fourier_inputs is None else fourier_inputs
-    probes = [FourierProbe(config.p, train_inputs, last_position_logits)] if config.fourier else []
+    probe = FourierProbe(config.p, data.train_inputs, last_position_logits)
+    probes = [probe] if config.fourier else []
     trainer = Trainer(
         model,
         data,
@@ -238,6 +236,7 @@ def checkpoint_path(config: GrokkingConfig, run: RunFolder | None) -> Path | Non
 
 def write_grokking(result: GrokkingResult, run: RunFolder) -> None:
     summary, history = result.summary, result.history
+    run.update(model=describe_model(result.model, toy="grokking", p=summary["p"]))
     run.save_table("metrics.parquet", history)
     labels = {"step_train_acc_0.99": "train 0.99", "step_test_acc_0.95": "test 0.95"}
     marks = [(summary[key], label) for key, label in labels.items() if summary[key] is not None]

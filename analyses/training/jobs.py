@@ -40,9 +40,8 @@ from mechcirc.tasks.sparse_modular_addition import SPARSE_MODULAR_ADDITION
 from mechcirc.toys.cross_attention import CrossAttentionConfig, HookedCrossAttention
 from mechcirc.toys.grokking import grokking_model, last_position_logits
 
-__all__ = ["TOYS", "ToyTrainingConfig", "TrainingResult", "run_training"]
+__all__ = ["ToyTrainingConfig", "TrainingResult", "run_training"]
 
-TOYS = ("cross-attention", "grokking")
 _GROKKING = GrokkingConfig()
 _CURRICULUM = CurriculumConfig()
 

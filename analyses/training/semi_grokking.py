@@ -35,7 +35,8 @@ __all__ = ["SemiGrokkingConfig", "SemiGrokkingResult", "run_semi_grokking"]
 class SemiGrokkingConfig(GrokkingConfig):
     """From-scratch runs at each training fraction (near the critical size)."""
 
-    train_fractions: tuple[float, ...] = (0.06, 0.08)
+    # Varma et al.: semi-grokking at D = 1532 (12%, Fig. 6) and D ~ 2000 (Fig. 5), P = 113
+    train_fractions: tuple[float, ...] = (0.12, 0.157)
     key_frequencies: tuple[int, ...] | None = None  # a grokked model's, for the proxies
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {

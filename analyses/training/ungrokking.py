@@ -63,8 +63,9 @@ class UngrokkingConfig(GrokkingConfig):
     both phases (a loaded model keeps the weight decay it grokked under).
     """
 
-    subset_fractions: tuple[float, ...] = (0.02, 0.04, 0.06, 0.08, 0.1, 0.15)  # of P^2
-    continue_steps: int = 10_000
+    # Varma et al. (Fig. 7): 7 geometrically spaced sizes in [390, 1494] at P = 113, 100k steps
+    subset_fractions: tuple[float, ...] = (0.0305, 0.0382, 0.0477, 0.0597, 0.0746, 0.0933, 0.117)
+    continue_steps: int = 100_000
     from_checkpoint: str | None = None  # a grokking run folder or checkpoint file (same p)
     key_share: float = 0.9
 

@@ -94,6 +94,7 @@ def test_curriculum_quick_run_writes_consistent_outputs(tmp_path):
         "d_model",
         "after p=2",
         "after p=2 -> p=4",
+        "after p=2 -> p=3",
         "p=4 only (control)",
     }
     graph = load_file(out / "attention_graph.safetensors")["trace"]
