@@ -84,7 +84,7 @@ class CurriculumConfig(Config):
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
-        "t8": {"seq_len": 8},
+        "t8": {"seq_len": 8, "graph_steps": 0, "embedding_steps": 0},  # those: T=12 run
         "quick": {
             "n_train": 64,
             "n_test": 64,

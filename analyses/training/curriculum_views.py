@@ -126,10 +126,12 @@ def attention_graph_run(config) -> dict[str, Any] | None:
     }
 
 
-def train_embedding_models(config) -> dict[str, Any]:
+def train_embedding_models(config) -> dict[str, Any] | None:
     """Fig. 4: z_A of d=2 models (p=2, then each finetuning p from there, and the p=4-only
     control) with their test accuracy and how much of z_A's variance the sum of the first k
-    tokens explains."""
+    tokens explains. None when ``embedding_steps`` is 0."""
+    if not config.embedding_steps:
+        return None
     torch.set_num_threads(1)
     seed = config.seeds[0]
     shape = {
@@ -201,14 +203,15 @@ def _graph_summary(config, graph: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compute(config, units: dict, embedding: dict, graph: dict | None) -> dict[str, Any]:
+def compute(config, units: dict, embedding: dict | None, graph: dict | None) -> dict[str, Any]:
     """Everything the figures need, and their numbers for ``summary.json``."""
     counting, panel = counting_zeros(config, units)
     trajectory = _trajectories(config, units)
     summary: dict[str, Any] = {
         "counting_zeros": counting.to_dict("records"),
-        "embedding_d2": embedding["measures"],
     }
+    if embedding is not None:
+        summary["embedding_d2"] = embedding["measures"]
     if graph is not None:
         summary["attention_graph"] = _graph_summary(config, graph)
     if trajectory is not None:
@@ -236,13 +239,15 @@ def write(views: dict[str, Any], run: RunFolder) -> None:
             f"Attention per p=2 input (rows), {panel['arm']}, seed {config.seeds[0]}",
         )
         figures.save_figure(fig, run, "counting_zeros")
-    title = (
-        f"z_A of a d={config.embedding_d_model} model, coloured by the sum of the first "
-        f"k={config.k} tokens"
-    )
-    figures.save_figure(
-        figures.embedding_scatter(views["embedding"]["panels"], title), run, "embedding_d2"
-    )
+    if views["embedding"] is not None:
+        title = (
+            f"z_A of a d={config.embedding_d_model} model, coloured by the sum of the first "
+            f"k={config.k} tokens"
+        )
+        figures.save_figure(
+            figures.embedding_scatter(views["embedding"]["panels"], title), run, "embedding_d2"
+        )
+
     graph = views["graph"]
     if graph is not None:
         run.save_tensors("attention_graph.safetensors", {"trace": graph["trace"]})

@@ -21,7 +21,7 @@ from mechcirc.analyses.training.circuits import (
     zero_attention_share,
     zero_counts,
 )
-from mechcirc.analyses.training.curriculum import slug
+from mechcirc.analyses.training.curriculum import run_curriculum, slug
 from mechcirc.analyses.training.curriculum_setup import CurriculumConfig, arms, datasets
 from mechcirc.checkpoints import load_checkpoint
 from mechcirc.cli import main
@@ -212,3 +212,16 @@ def test_trajectory_pca_on_planted_trajectories():
             atol=1e-4,
             rtol=0,
         )
+
+
+def test_curriculum_in_memory_without_the_figures_extra_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = CurriculumConfig.preset("quick").replace(
+        embedding_steps=0, graph_steps=0, trajectory=False, seq_len=8
+    )
+    result = run_curriculum(config)
+    assert {"embedding_d2", "attention_graph", "trajectory_pca_explained"}.isdisjoint(
+        result.summary
+    )
+    assert result.summary["seq_len"] == 8 and len(result.summary["counting_zeros"]) == 4
+    assert list(tmp_path.iterdir()) == []
