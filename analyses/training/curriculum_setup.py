@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from mechcirc.config import Config, require_positive_int, require_range
@@ -173,16 +173,30 @@ def split(
     config: CurriculumConfig, p: int, seed: int, seq_len: int | None = None
 ) -> TrainTestSplit:
     """Sparse modular addition mod ``p`` for the 4-token model; each p draws its own sequences
-    (the data seed is ``seed``, plus 10,000 for p=2 and 10,000 * p for other p < 4)."""
-    return SPARSE_MODULAR_ADDITION.build(
+    (the data seed is ``seed``, plus 10,000 for p=2 and 10,000 * p for other p < 4).
+
+    When fewer than ``n_train + n_test`` sequences exist (p=2 at T=8: 256), every sequence is a
+    training sequence and the test set is the training set (the authors' code drew both sets
+    with replacement from those 256).
+    """
+    seq_len = seq_len or config.seq_len
+    sizes = {"n_train": config.n_train, "n_test": config.n_test}
+    if p**seq_len < config.n_train + config.n_test:
+        sizes = {"n_train": p**seq_len, "n_test": 0}
+    data = SPARSE_MODULAR_ADDITION.build(
         p=p,
-        seq_len=seq_len or config.seq_len,
+        seq_len=seq_len,
         k=config.k,
-        n_train=config.n_train,
-        n_test=config.n_test,
         d_vocab=P_FINAL,
         seed=seed + {P_FINAL: 0, P_PRETRAIN: 10_000}.get(p, 10_000 * p),
+        **sizes,
     )
+    if sizes["n_test"] == 0:
+        meta = {**data.meta, "test": "the training set (every sequence)"}
+        data = replace(
+            data, test_inputs=data.train_inputs, test_labels=data.train_labels, meta=meta
+        )
+    return data
 
 
 def model_config(config: CurriculumConfig, seed: int, **changes: Any) -> CrossAttentionConfig:

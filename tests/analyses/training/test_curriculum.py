@@ -225,3 +225,13 @@ def test_curriculum_in_memory_without_the_figures_extra_runs(tmp_path, monkeypat
     )
     assert result.summary["seq_len"] == 8 and len(result.summary["counting_zeros"]) == 4
     assert list(tmp_path.iterdir()) == []
+
+
+def test_p2_at_t8_trains_on_every_sequence():
+    from mechcirc.analyses.training.curriculum_setup import split
+
+    data = split(CurriculumConfig(seq_len=8), 2, seed=0)
+    assert data.n_train == 256 and len({tuple(x) for x in data.train_inputs.tolist()}) == 256
+    assert torch.equal(data.test_inputs, data.train_inputs)
+    p4 = split(CurriculumConfig(seq_len=8), 4, seed=0)
+    assert (p4.n_train, p4.n_test) == (2048, 2048)
