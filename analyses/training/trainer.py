@@ -80,6 +80,7 @@ class TrainConfig(Config):
     checkpoint_every: int | None = None
     seed: int = 0
     progress: bool = True
+    loss_dtype: Literal["float32", "float64"] = "float32"  # the softmax and loss's precision
 
     def validate(self) -> None:
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
@@ -93,6 +94,12 @@ class TrainConfig(Config):
         require_positive_int("checkpoint_every", self.checkpoint_every, allow_none=True)
         if self.optimizer not in ("adam", "adamw"):
             raise UsageError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        if self.loss_dtype not in ("float32", "float64"):
+            raise UsageError(f"loss_dtype must be float32 or float64, got {self.loss_dtype!r}")
+
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Cross-entropy with the softmax computed in ``loss_dtype``."""
+        return F.cross_entropy(logits.to(getattr(torch, self.loss_dtype)), labels)
 
 
 def default_logits(model: nn.Module, inputs: Tensor) -> Tensor:
@@ -168,7 +175,7 @@ class Trainer:
 
     def train_step(self) -> Tensor:
         inputs, labels = self.batch(self.step)
-        loss = F.cross_entropy(self.logits_fn(self.model, inputs), labels)
+        loss = self.config.loss(self.logits_fn(self.model, inputs), labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -186,7 +193,7 @@ class Trainer:
             if inputs.shape[0] == 0:
                 continue
             logits = self.logits_fn(self.model, inputs)
-            row[f"{split}_loss"] = float(F.cross_entropy(logits, labels))
+            row[f"{split}_loss"] = float(self.config.loss(logits, labels))
             row[f"{split}_acc"] = float((logits.argmax(-1) == labels).float().mean())
         row["param_norm"] = parameter_norm(self.module)
         for probe in self.probes:

@@ -161,3 +161,14 @@ def test_train_config_validation(kwargs):
 def test_train_config_round_trips_through_json():
     config = TrainConfig(steps=5, betas=(0.9, 0.98), batch_size=4)
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_float64_loss_resolves_what_float32_rounds_away():
+    """A memorised batch: the correct logit 40 above the rest. In float32 the loss rounds to 0
+    (and its gradient vanishes); in float64 it is (P - 1) e^-40 as computed by hand."""
+    logits = torch.zeros(4, 7)
+    labels = torch.tensor([0, 1, 2, 3])
+    logits[torch.arange(4), labels] = 40.0
+    assert float(TrainConfig().loss(logits, labels)) == 0.0
+    expected = math.log1p(6 * math.exp(-40.0))
+    assert float(TrainConfig(loss_dtype="float64").loss(logits, labels)) == pytest.approx(expected)
