@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 BASE = ["train", "grokking", "--p", "7", "--eval-every", "5", "--no-progress"]
 
 
+@pytest.mark.slow
 def test_train_grokking_then_resume(tmp_path):
     out = tmp_path / "grok"
     assert main([*BASE, "--steps", "10", "--out", str(out)]) == 0

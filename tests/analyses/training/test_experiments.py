@@ -228,6 +228,7 @@ def test_random_labels_keep_inputs_and_draw_uniform_labels():
     assert (noisy.train_labels == true).float().mean() < 0.3
 
 
+@pytest.mark.slow
 def test_experiment_cli_quick_runs_list_every_file(tmp_path):
     for name in ("semi-grokking", "efficiency"):
         out = tmp_path / name
