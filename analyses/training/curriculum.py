@@ -211,8 +211,8 @@ def _summarise(metrics: pd.DataFrame, config: CurriculumConfig) -> dict:
 def _pairs(config: CurriculumConfig) -> list[tuple[str, Arm, Arm]]:
     """(label, scratch arm, curriculum arm) whose solutions the barrier connects."""
     found = arms(config)
-    scratch = found[0]
-    return [("paper" if "paper" in arm.name else "notebook", scratch, arm) for arm in found[1:3]]
+    labelled = [arm for arm in found if arm.curriculum and "(" in arm.name]  # paper, notebook
+    return [("paper" if "paper" in arm.name else "notebook", found[0], arm) for arm in labelled]
 
 
 @torch.no_grad()

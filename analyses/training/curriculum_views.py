@@ -50,6 +50,10 @@ def _read(model, inputs) -> tuple[torch.Tensor, torch.Tensor]:
     return cache["attn.hook_pattern"], cache["attn.hook_z"]
 
 
+def _first_curriculum_arm(config) -> curriculum.Arm:
+    return next(arm for arm in curriculum.arms(config) if arm.curriculum)
+
+
 def counting_zeros(config, units: dict) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fig. 3 for every curriculum run: per (arm, seed, stage) the mean zero share, the mean
     share of zeros among the first k, and the count code; plus one arm's per-input panel."""
@@ -80,10 +84,10 @@ def counting_zeros(config, units: dict) -> tuple[pd.DataFrame, dict[str, Any]]:
                         **count_code(z_fit, p2.train_inputs, z_a, p2.test_inputs, config.k),
                     }
                 )
-                if stage not in panel and arm == curriculum.arms(config)[1]:
+                if stage not in panel and arm == _first_curriculum_arm(config):
                     panel[stage] = pattern[:24]
             panel.setdefault("tokens", p2.test_inputs[:24])
-            panel.setdefault("arm", curriculum.arms(config)[1].name)
+            panel.setdefault("arm", _first_curriculum_arm(config).name)
     return pd.DataFrame(rows), panel
 
 
