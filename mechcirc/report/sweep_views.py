@@ -130,10 +130,13 @@ def training_figures(
 
 def attention_entries(entries: list[dict]) -> list[dict]:
     """One circuitsvis ``AttentionHeads`` view per (model, task, prompt), checked by
-    :class:`~mechcirc.views.AttentionView`, patterns rounded to 4 decimals."""
+    :class:`~mechcirc.views.AttentionView`, patterns rounded to 4 decimals; entries without
+    heads are left out."""
     views = []
     for i, entry in enumerate(entries):
         heads = [str(h) for h in entry.get("heads", [])]
+        if not heads:  # an empty circuit has no heads to show
+            continue
         for j, prompt in enumerate(entry.get("prompts", [])):
             patterns = torch.tensor(np.round(np.asarray(prompt["patterns"], dtype=float), 4))
             view = AttentionView(

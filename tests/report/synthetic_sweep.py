@@ -2,8 +2,8 @@
 
 The sweep's numbers are planted, not computed by a model: per task a fixed heavy-tailed score
 pattern over the real edges of ``GraphLayout(n_layers, n_heads)`` that emerges from noise over
-training; the circuit at each checkpoint is the greedy circuit of a size that grows then
-settles; head scores rise for planted heads. The evolution table follows the contract's
+training; the circuit at each checkpoint is the top-n circuit of a size that grows
+then settles; head scores rise for planted heads. The evolution table follows the contract's
 definitions, computed here from the circuits.
 
 Example:
@@ -55,7 +55,7 @@ def planted_scores(layout: GraphLayout, task_index: int, progress: float, noise_
 
 
 def _circuit(layout: GraphLayout, scores: torch.Tensor, size: int) -> CircuitGraph:
-    return CircuitGraph(layout, scores).select("greedy", n=size)
+    return CircuitGraph(layout, scores).select("topn", n=size, prune=False)
 
 
 def _nodes(names: set[str]) -> set[str]:

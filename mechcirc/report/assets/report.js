@@ -254,18 +254,28 @@
       Plotly.react(this.plot, this.traces(), this.layout(), CONFIG);
       if (!this.wired) {
         this.wired = true;
+        // A redraw can emit unhover/hover again: ignore events during our own redraws, and
+        // clear a highlight only when no node is hovered again shortly after.
         this.plot.on("plotly_hover", (ev) => {
           const point = ev.points[0];
-          if (point.data.name !== "nodes" || this.highlight === point.customdata) return;
-          this.highlight = point.customdata;
-          Plotly.react(this.plot, this.traces(), this.layout(), CONFIG);
+          if (point.data.name !== "nodes" || this.redrawing) return;
+          clearTimeout(this.clearing);
+          if (this.highlight !== point.customdata) this.setHighlight(point.customdata);
         });
-        this.plot.on("plotly_unhover", (ev) => {
-          if (ev.points[0].data.name !== "nodes" || this.highlight === null) return;
-          this.highlight = null;
-          Plotly.react(this.plot, this.traces(), this.layout(), CONFIG);
+        this.plot.on("plotly_unhover", () => {
+          if (this.redrawing || this.highlight === null) return;
+          clearTimeout(this.clearing);
+          this.clearing = setTimeout(() => this.setHighlight(null), 150);
         });
       }
+    }
+
+    setHighlight(node) {
+      this.highlight = node;
+      this.redrawing = true;
+      Plotly.react(this.plot, this.traces(), this.layout(), CONFIG).then(() => {
+        this.redrawing = false;
+      });
     }
   }
 
