@@ -22,9 +22,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("dir", metavar="DIR", help="a sweep folder or an eap run folder")
     parser.add_argument("--out", default=None, help="HTML file (default DIR/report.html)")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out file"
-    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     parser.add_argument(
         "--max-edges",
         type=positive_int,

@@ -153,7 +153,12 @@ class CircuitIndex:
             "rows": self.shape.row_labels(),
             "n_heads": self.shape.n_heads,
             "kinds": list(KINDS),
-            "edges": {"name": list(self._edges), "src": list(src), "dst": list(dst), "kind": list(kind)},
+            "edges": {
+                "name": list(self._edges),
+                "src": list(src),
+                "dst": list(dst),
+                "kind": list(kind),
+            },
         }
 
 

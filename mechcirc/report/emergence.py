@@ -65,7 +65,14 @@ def emergent_heads(heads: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
             chosen = _choose(peaks, dict(zip(found["node"], found["presence"], strict=True)))
             if chosen is not None:
                 rows.append(
-                    [model, task, score, int(chosen["layer"]), int(chosen["head"]),
-                     int(chosen["presence"]), float(chosen["peak"])]
-                )  # fmt: skip
+                    [
+                        model,
+                        task,
+                        score,
+                        int(chosen["layer"]),
+                        int(chosen["head"]),
+                        int(chosen["presence"]),
+                        float(chosen["peak"]),
+                    ]
+                )
     return pd.DataFrame(rows, columns=COLUMNS)

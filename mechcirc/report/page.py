@@ -108,12 +108,13 @@ def finite_json(value: Any) -> Any:
 def render_page(title: str, body: str, data: dict, *, attention: bool = False) -> str:
     """The complete document: ``body`` markup, ``data`` as JSON, the bundles and glue."""
     circuitsvis = f"<script>\n{circuitsvis_bundle()}\n</script>\n" if attention else ""
+    payload = script_json(finite_json(data))
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n<style>\n{_asset('report.css')}</style>\n"
         f"</head>\n<body>\n{body}\n"
-        f'<script type="application/json" id="report-data">{script_json(finite_json(data))}</script>\n'
+        f'<script type="application/json" id="report-data">{payload}</script>\n'
         f"<script>\n{plotly_bundle()}\n</script>\n{circuitsvis}"
         f"<script>\n{_asset('report.js')}</script>\n</body>\n</html>\n"
     )

@@ -64,22 +64,23 @@ class Sweep:
     def plan(self) -> dict:
         return self.meta.get("plan") or {}
 
+    def _names(self, column: str, tables: tuple[str, ...], planned: list[str]) -> list[str]:
+        """Planned names that have rows in ``tables``, then any other name found there."""
+        found = set()
+        for name in tables:
+            found |= set(self.tables[name][column].astype(str))
+        kept = [n for n in planned if n in found]
+        return kept + sorted(found - set(kept))
+
     @property
     def models(self) -> list[str]:
-        """The plan's models that have rows in some table, then any other model found."""
-        found = set()
-        for name in ("behaviour", "circuits", "edges", "heads"):
-            found |= set(self.tables[name]["model"].astype(str))
-        planned = [m for m in self.plan.get("models", []) if m in found]
-        return planned + sorted(found - set(planned))
+        tables = ("behaviour", "circuits", "edges", "heads")
+        return self._names("model", tables, self.plan.get("models", []))
 
     @property
     def tasks(self) -> list[str]:
-        found = set()
-        for name in ("behaviour", "circuits", "edges", "evolution"):
-            found |= set(self.tables[name]["task"].astype(str))
-        planned = [t for t in self.plan.get("tasks", []) if t in found]
-        return planned + sorted(found - set(planned))
+        tables = ("behaviour", "circuits", "edges", "evolution")
+        return self._names("task", tables, self.plan.get("tasks", []))
 
 
 def is_sweep_folder(path: str | Path) -> bool:
@@ -108,8 +109,7 @@ def _read_table(path: Path, name: str) -> pd.DataFrame | None:
     missing = [c for c in TABLE_COLUMNS[name] if c not in frame.columns]
     if missing:
         raise UsageError(
-            f"{file} lacks the columns {missing}; the sweep contract names "
-            f"{TABLE_COLUMNS[name]}"
+            f"{file} lacks the columns {missing}; the sweep contract names {TABLE_COLUMNS[name]}"
         )
     return frame
 

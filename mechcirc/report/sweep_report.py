@@ -77,15 +77,15 @@ def _head_grids(heads: pd.DataFrame, points: pd.DataFrame, shape: ModelShape) ->
         index = rows["revision"].map(position).to_numpy()
         grid[index, rows["layer"].to_numpy(int), rows["head"].to_numpy(int)] = rows["value"]
         values[score] = [
-            None
-            if np.isnan(grid[i]).all()
-            else [round_significant(layer) for layer in grid[i]]
+            None if np.isnan(grid[i]).all() else [round_significant(layer) for layer in grid[i]]
             for i in range(len(points))
         ]
         ranges[score] = round_significant([np.nanmin(grid), np.nanmax(grid)])
     first = [0, 0]
     if scores:
-        final = heads[(heads["score"] == scores[0]) & (heads["revision"] == points["revision"].iloc[-1])]
+        final = heads[
+            (heads["score"] == scores[0]) & (heads["revision"] == points["revision"].iloc[-1])
+        ]
         if len(final):
             best = final.loc[final["value"].idxmax()]
             first = [int(best["layer"]), int(best["head"])]
@@ -189,8 +189,8 @@ def _attention_section(data: dict) -> str:
     ]
     for entry in data["attention"]:
         parts.append(
-            f"<div class=\"attention-view\"><h3>{html.escape(entry['title'])}</h3>"
-            f"<div id=\"{entry['div']}\"></div></div>"
+            f'<div class="attention-view"><h3>{html.escape(entry["title"])}</h3>'
+            f'<div id="{entry["div"]}"></div></div>'
         )
     return "".join(parts) + "</div></section>"
 
@@ -198,16 +198,23 @@ def _attention_section(data: dict) -> str:
 def _meta_section(meta: dict) -> str:
     failed = [u for u in meta.get("units", []) if u.get("status") == "failed"]
     rows = [
-        [u.get("model"), u.get("revision"), (u.get("error") or {}).get("type"),
-         (u.get("error") or {}).get("message")]
+        [
+            u.get("model"),
+            u.get("revision"),
+            (u.get("error") or {}).get("type"),
+            (u.get("error") or {}).get("message"),
+        ]
         for u in failed
-    ]  # fmt: skip
+    ]
     inner = (
         f"<h3>Failed units ({len(failed)})</h3>"
         + html_table(["model", "revision", "error", "message"], rows)
-        + "<h3>Status</h3>" + json_block(meta.get("status", {}))
-        + "<h3>Versions</h3>" + json_block(meta.get("versions", {}))
-        + "<h3>Plan</h3>" + json_block(meta.get("plan", {}))
+        + "<h3>Status</h3>"
+        + json_block(meta.get("status", {}))
+        + "<h3>Versions</h3>"
+        + json_block(meta.get("versions", {}))
+        + "<h3>Plan</h3>"
+        + json_block(meta.get("plan", {}))
     )
     return details(f"Plan, versions and failed units ({len(failed)} failed)", inner, "sweep-meta")
 

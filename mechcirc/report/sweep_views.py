@@ -3,7 +3,8 @@ faithfulness, weighted Jaccard with the previous and final circuit, component em
 tokens on a log axis, one colour per model) and the attention views' circuitsvis props.
 
 Example:
-    >>> figures, charts = training_figures(read_sweep("sweeps/ioi-gt"), models, tasks)  # doctest: +SKIP
+    >>> sweep = read_sweep("sweeps/ioi-gt")  # doctest: +SKIP
+    >>> figures, charts = training_figures(sweep, sweep.models, sweep.tasks)  # doctest: +SKIP
     >>> charts["ioi"][:2]  # doctest: +SKIP
     ['training-0-behaviour', 'training-0-size']
 """

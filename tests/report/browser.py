@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = (
-    os.environ.get("MECHCIRC_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    os.environ.get("MECHCIRC_CHROMIUM")
+    or shutil.which("chromium")
+    or shutil.which("chromium-browser")
 )
 
 
@@ -77,9 +79,9 @@ def browser_page(path: Path, width: int = 1400, height: int = 1000) -> Iterator[
             page.on("request", lambda request: session.requests.append(request.url))
             page.on(
                 "console",
-                lambda msg: session.errors.append(f"console: {msg.text}")
-                if msg.type == "error"
-                else None,
+                lambda msg: (
+                    session.errors.append(f"console: {msg.text}") if msg.type == "error" else None
+                ),
             )
             page.on("pageerror", lambda error: session.errors.append(f"page error: {error}"))
             page.goto(path.resolve().as_uri())
@@ -91,9 +93,7 @@ def browser_page(path: Path, width: int = 1400, height: int = 1000) -> Iterator[
 
 def plot_data(page, selector: str) -> list[dict]:
     """The traces plotly drew into the element ``selector``."""
-    return page.eval_on_selector(
-        selector, "el => el.data.map(t => JSON.parse(JSON.stringify(t)))"
-    )
+    return page.eval_on_selector(selector, "el => el.data.map(t => JSON.parse(JSON.stringify(t)))")
 
 
 def point_position(page, selector: str, trace: int, index: int) -> tuple[float, float]:

@@ -101,9 +101,13 @@ def evolution_rows(model: str, task: str, circuits: list[tuple[int, dict[str, fl
                     "cr": ewma[against],
                     "ed": float(len(set(other) ^ set(edges))),
                 }
-            for key, column in (("je", "jaccard_edges"), ("jn", "jaccard_nodes"),
-                                ("wj", "weighted_jaccard"), ("cr", "change_rate_ewma"),
-                                ("ed", "edit_distance")):  # fmt: skip
+            for key, column in (
+                ("je", "jaccard_edges"),
+                ("jn", "jaccard_nodes"),
+                ("wj", "weighted_jaccard"),
+                ("cr", "change_rate_ewma"),
+                ("ed", "edit_distance"),
+            ):
                 row[f"{column}_{against}"] = values[key]
         rows.append(row)
     return rows
@@ -125,7 +129,9 @@ def _unit_tables(spec: SweepSpec, model: str, layout: GraphLayout, t: int, step:
     """Rows of one (model, revision, task): circuits, edges; and its circuit as a dict."""
     revision, tokens = f"step{step}", step * TOKENS_PER_STEP
     progress = (i + 1) / len(spec.steps)
-    scores = planted_scores(layout, t, progress, zlib.crc32(f"{model}/{t}/{step}".encode()) % 10_000)
+    scores = planted_scores(
+        layout, t, progress, zlib.crc32(f"{model}/{t}/{step}".encode()) % 10_000
+    )
     size = min(layout.n_edges // 2, max(1, round(spec.max_circuit * min(1.0, 0.3 + progress))))
     circuit = _circuit(layout, scores, size)
     src, dst = layout.real_edges.nonzero(as_tuple=True)
@@ -136,20 +142,34 @@ def _unit_tables(spec: SweepSpec, model: str, layout: GraphLayout, t: int, step:
     keep[order[: spec.top_edges]] = True
     kept = keep.nonzero().flatten().tolist()
     edges = [
-        {"model": model, "revision": revision, "step": step, "task": spec.tasks[t],
-         "edge": layout.edge_name(int(src[k]), int(dst[k])),
-         "score": np.float32(values[k]), "in_circuit": bool(member[k])}
+        {
+            "model": model,
+            "revision": revision,
+            "step": step,
+            "task": spec.tasks[t],
+            "edge": layout.edge_name(int(src[k]), int(dst[k])),
+            "score": np.float32(values[k]),
+            "in_circuit": bool(member[k]),
+        }
         for k in kept
-    ]  # fmt: skip
+    ]
     faith = 0.4 + 0.5 * progress
     circuit_row = {
-        "model": model, "revision": revision, "step": step, "tokens": tokens,
-        "task": spec.tasks[t], "method": "eap-ig-inputs", "criterion": "fraction-of-clean",
-        "n_edges": circuit.n_edges_in_graph, "n_nodes": sum(circuit.node_in_graph.values()),
-        "faithfulness_normalized": faith, "fraction_of_clean": faith + 0.05,
-        "target_reached": faith + 0.05 >= 0.8, "baseline_reliable": step > 0,
+        "model": model,
+        "revision": revision,
+        "step": step,
+        "tokens": tokens,
+        "task": spec.tasks[t],
+        "method": "eap-ig-inputs",
+        "criterion": "fraction-of-clean",
+        "n_edges": circuit.n_edges_in_graph,
+        "n_nodes": sum(circuit.node_in_graph.values()),
+        "faithfulness_normalized": faith,
+        "fraction_of_clean": faith + 0.05,
+        "target_reached": faith + 0.05 >= 0.8,
+        "baseline_reliable": step > 0,
         "n_edges_total": layout.n_edges,
-    }  # fmt: skip
+    }
     return circuit_row, edges, dict(circuit.in_graph_edges())
 
 
@@ -172,34 +192,65 @@ def write_synthetic_sweep(path: Path, spec: SweepSpec) -> Path:
                 per_task[task].append((step, circuit))
                 clean = 3 * progress - 0.2 + 0.1 * rng.random()
                 tables["behaviour"].append(
-                    {"model": model, "revision": revision, "step": step,
-                     "tokens": step * TOKENS_PER_STEP, "task": task, "metric": "logit_diff",
-                     "clean": clean, "corrupted": -0.5 * progress, "accuracy": 0.5 + 0.5 * progress}
-                )  # fmt: skip
+                    {
+                        "model": model,
+                        "revision": revision,
+                        "step": step,
+                        "tokens": step * TOKENS_PER_STEP,
+                        "task": task,
+                        "metric": "logit_diff",
+                        "clean": clean,
+                        "corrupted": -0.5 * progress,
+                        "accuracy": 0.5 + 0.5 * progress,
+                    }
+                )
             for s, score in enumerate(HEAD_SCORES):
                 for layer in range(n_layers):
                     for head in range(n_heads):
                         tables["heads"].append(
-                            {"model": model, "revision": revision, "step": step,
-                             "tokens": step * TOKENS_PER_STEP, "layer": layer, "head": head,
-                             "score": score, "value": _head_value(layer, head, s, progress, rng)}
-                        )  # fmt: skip
+                            {
+                                "model": model,
+                                "revision": revision,
+                                "step": step,
+                                "tokens": step * TOKENS_PER_STEP,
+                                "layer": layer,
+                                "head": head,
+                                "score": score,
+                                "value": _head_value(layer, head, s, progress, rng),
+                            }
+                        )
         for task in spec.tasks:
             tables["evolution"] += evolution_rows(model, task, per_task[task])
             final = per_task[task][-1][1]
             heads = sorted({e.split("->")[0] for e in final if e.startswith("a")})[:3]
             attention.append(
-                {"model": model, "revision": f"step{spec.steps[-1]}", "task": task,
-                 "heads": heads,
-                 "prompts": [{"tokens": PROMPT, "patterns": _causal_patterns(len(heads), len(PROMPT), rng)}
-                             for _ in range(2)]}
-            )  # fmt: skip
+                {
+                    "model": model,
+                    "revision": f"step{spec.steps[-1]}",
+                    "task": task,
+                    "heads": heads,
+                    "prompts": [
+                        {
+                            "tokens": PROMPT,
+                            "patterns": _causal_patterns(len(heads), len(PROMPT), rng),
+                        }
+                        for _ in range(2)
+                    ],
+                }
+            )
         if spec.failed_step is not None:
             units.append(
-                {"model": model, "revision": f"step{spec.failed_step}", "step": spec.failed_step,
-                 "status": "failed",
-                 "error": {"type": "ModelLoadError", "message": f"revision step{spec.failed_step} is not in the cache"}}
-            )  # fmt: skip
+                {
+                    "model": model,
+                    "revision": f"step{spec.failed_step}",
+                    "step": spec.failed_step,
+                    "status": "failed",
+                    "error": {
+                        "type": "ModelLoadError",
+                        "message": f"revision step{spec.failed_step} is not in the cache",
+                    },
+                }
+            )
     _write_tables(path, tables)
     (path / "attention.json").write_text(json.dumps(attention))
     _write_plan(path, spec, units)
@@ -219,8 +270,12 @@ def _write_tables(path: Path, tables: dict[str, list[dict]]) -> None:
 
 def _write_plan(path: Path, spec: SweepSpec, units: list[dict]) -> None:
     steps = list(spec.steps) + ([spec.failed_step] if spec.failed_step is not None else [])
-    status = {"done": sum(u["status"] == "done" for u in units),
-              "failed": sum(u["status"] == "failed" for u in units), "pending": 0, "running": 0}  # fmt: skip
+    status = {
+        "done": sum(u["status"] == "done" for u in units),
+        "failed": sum(u["status"] == "failed" for u in units),
+        "pending": 0,
+        "running": 0,
+    }
     meta = {
         "format": "mechcirc-sweep",
         "format_version": 1,
@@ -242,9 +297,15 @@ def _write_plan(path: Path, spec: SweepSpec, units: list[dict]) -> None:
     (path / "sweep.json").write_text(json.dumps(meta, indent=2))
     (path / "pairs").mkdir(exist_ok=True)
     for task in spec.tasks:
-        record = {"task": task, "metric": "logit_diff", "clean_ids": [1, 2, 3],
-                  "corrupted_ids": [1, 4, 3], "correct_idx": [5], "incorrect_idx": [6],
-                  "positions": {}}  # fmt: skip
+        record = {
+            "task": task,
+            "metric": "logit_diff",
+            "clean_ids": [1, 2, 3],
+            "corrupted_ids": [1, 4, 3],
+            "correct_idx": [5],
+            "incorrect_idx": [6],
+            "positions": {},
+        }
         (path / "pairs" / f"{task}.jsonl").write_text(json.dumps(record) + "\n")
 
 
@@ -258,34 +319,62 @@ def write_synthetic_run(
     circuit = graph.select("greedy", n=circuit_edges)
     sizes = [25 * k for k in range(1, circuit_edges // 25 + 2)]
     curve = [
-        {"size": n, "n_edges": n, "circuit": 2.0 * (1 - math.exp(-n / 400)), "clean": 2.0,
-         "corrupted": 0.0, "normalized": 1 - math.exp(-n / 400),
-         "fraction_of_clean": 1 - math.exp(-n / 400)}
+        {
+            "size": n,
+            "n_edges": n,
+            "circuit": 2.0 * (1 - math.exp(-n / 400)),
+            "clean": 2.0,
+            "corrupted": 0.0,
+            "normalized": 1 - math.exp(-n / 400),
+            "fraction_of_clean": 1 - math.exp(-n / 400),
+        }
         for n in sizes
-    ]  # fmt: skip
+    ]
     last = curve[-1]
-    inputs = {"model": {"name": "synthetic", "revision": "step1000"},
-              "task": {"name": "ioi", "n": 4, "seed": 0}}  # fmt: skip
+    inputs = {
+        "model": {"name": "synthetic", "revision": "step1000"},
+        "task": {"name": "ioi", "n": 4, "seed": 0},
+    }
     with RunFolder.create(path, command="eap", config={"method": "eap"}, inputs=inputs) as run:
         circuit.save_json(run.file("graph.json"))
         circuit.save_safetensors(run.file("scores.safetensors"))
         faith = {
-            "method": "eap", "metric": "logit_diff", "ig_steps": None, "n_examples": 4,
-            "n_edges_total": layout.n_edges, "selection": "smallest greedy circuit",
-            "criterion": "normalized", "target": 0.8, "target_reached": True,
+            "method": "eap",
+            "metric": "logit_diff",
+            "ig_steps": None,
+            "n_examples": 4,
+            "n_edges_total": layout.n_edges,
+            "selection": "smallest greedy circuit",
+            "criterion": "normalized",
+            "target": 0.8,
+            "target_reached": True,
             "n_nodes_in_circuit": sum(circuit.node_in_graph.values()),
-            "baseline_gap": {"clean": 2.0, "corrupted": 0.0, "gap": 2.0, "stderr": 0.1,
-                             "reliable": True, "problem": None},
-            "faithfulness_reliable": True, **{k: v for k, v in last.items() if k != "size"},
-            "n_edges": circuit.n_edges_in_graph, "search": curve,
-        }  # fmt: skip
+            "baseline_gap": {
+                "clean": 2.0,
+                "corrupted": 0.0,
+                "gap": 2.0,
+                "stderr": 0.1,
+                "reliable": True,
+                "problem": None,
+            },
+            "faithfulness_reliable": True,
+            **{k: v for k, v in last.items() if k != "size"},
+            "n_edges": circuit.n_edges_in_graph,
+            "search": curve,
+        }
         run.save_json("faithfulness.json", faith)
         records = [
-            {"task": "ioi", "metric": "logit_diff", "clean_ids": [10 + i, 11, 12],
-             "corrupted_ids": [10 + i, 13, 12], "correct_idx": [14], "incorrect_idx": [15],
-             "positions": {}}
+            {
+                "task": "ioi",
+                "metric": "logit_diff",
+                "clean_ids": [10 + i, 11, 12],
+                "corrupted_ids": [10 + i, 13, 12],
+                "correct_idx": [14],
+                "incorrect_idx": [15],
+                "positions": {},
+            }
             for i in range(4)
-        ]  # fmt: skip
+        ]
         run.file("examples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         run.finish()
     return circuit

@@ -94,6 +94,11 @@ def test_sweep_report_in_chromium(micro_sweep, tmp_path):
                 z = np.asarray(plot_data(page, div)[0]["z"], dtype=float)
                 np.testing.assert_allclose(z, expected, rtol=1e-3)
         assert len(set(seen)) == 3  # each checkpoint its own circuit
+        marks = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#training .js-plotly-plot'))"
+            ".map(el => el.layout.shapes.map(s => s.x0))"
+        )
+        assert marks == [[256 * 2_097_152]] * 10  # the chosen checkpoint, marked once
 
         # hovering an edge shows its name and score
         targets = plot_data(page, circuit)

@@ -113,12 +113,18 @@ def test_component_emergence_picks_the_candidate_most_often_in_the_circuit():
     peaks = {(1, 0): [0.2, 1.0, 0.9], (0, 1): [0.1, 0.3, 0.5], (0, 0): [0.1, 0.2, 0.2]}
     heads = pd.DataFrame(
         [
-            {"model": "m", "revision": f"r{i}", "layer": layer, "head": head,
-             "score": "induction", "value": value}
+            {
+                "model": "m",
+                "revision": f"r{i}",
+                "layer": layer,
+                "head": head,
+                "score": "induction",
+                "value": value,
+            }
             for (layer, head), values in peaks.items()
             for i, value in enumerate(values)
         ]
-    )  # fmt: skip
+    )
     member = {"a1.h0->logits": [0], "a0.h1->logits": [0, 1, 2], "a0.h0->m1": [0, 1, 2, 3]}
     edges = pd.DataFrame(
         [
@@ -178,7 +184,9 @@ def test_pages_are_self_contained(micro_sweep, large_run, tmp_path):
     for folder in (micro_sweep, large_run):
         page = write_report(folder, tmp_path / f"{folder.name}.html").read_text()
         assert not re.search(r"<(script|img|iframe)[^>]*\ssrc=|<link\b", page)
-        data = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
+        data = re.search(
+            r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S
+        )
         parsed = json.loads(data.group(1))  # strict JSON: no NaN
         assert parsed["kind"] == report_kind(folder)
         assert page.count(plotly_bundle()[-300:]) == 1  # inlined once

@@ -322,10 +322,14 @@
     render();
   }
 
+  const BASE_SHAPES = {}; // each static figure's own shapes (plotly keeps and edits its layout)
+
   function plotStaticFigures() {
     for (const [id, fig] of Object.entries(DATA.figures || {})) {
       const div = document.getElementById(id);
-      if (div) Plotly.newPlot(div, fig.data, fig.layout, CONFIG);
+      if (!div) continue;
+      BASE_SHAPES[id] = JSON.parse(JSON.stringify(fig.layout.shapes || []));
+      Plotly.newPlot(div, fig.data, fig.layout, CONFIG);
     }
   }
 
@@ -412,10 +416,10 @@
   }
 
   function markCheckpoint(tokens) {
-    for (const [id, fig] of Object.entries(DATA.figures || {})) {
+    for (const id of Object.keys(BASE_SHAPES)) {
       const div = document.getElementById(id);
-      if (!div || !div.closest("#training") || !(tokens > 0)) continue;
-      const shapes = (fig.layout.shapes || []).concat([{
+      if (!div.closest("#training") || !(tokens > 0)) continue;
+      const shapes = BASE_SHAPES[id].concat([{
         type: "line", xref: "x", yref: "paper", x0: tokens, x1: tokens, y0: 0, y1: 1,
         line: { color: "#999", width: 1, dash: "dot" },
       }]);
