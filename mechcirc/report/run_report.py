@@ -130,9 +130,17 @@ def _curve_figure(faith: dict) -> dict:
             Series("chosen circuit", chosen, [faith.get(_score_key(faith))], "#222", mode="markers")
         )
         series[-1].extra = {"marker": {"size": 12, "symbol": "star", "color": "#222"}}
-    title = f"Faithfulness vs circuit size ({len(points)} sizes evaluated)"
+    title = (
+        f"Faithfulness vs circuit size ({len(points)} sizes evaluated)"
+        if points
+        else f"Faithfulness vs circuit size: no size search ({faith.get('selection')})"
+    )
     return line_figure(
-        title, series, y_title="faithfulness", x_title="edges in circuit", hlines=[faith["target"]]
+        title,
+        series,
+        y_title="faithfulness",
+        x_title="edges in circuit",
+        hlines=[faith["target"]] if faith.get("target") is not None else [],
     )
 
 
@@ -181,14 +189,18 @@ def _title(data: dict) -> str:
     return f"EAP circuit: {model.get('name', '?')}{revision}, task {task.get('name', '?')}"
 
 
+def _number(value: object, digits: int = 4) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, int | float) else "–"
+
+
 def _summary_rows(faith: dict, n_edges_total: int) -> list[list[object]]:
     gap = faith.get("baseline_gap") or {}
     steps = f" (m={faith['ig_steps']})" if faith.get("ig_steps") else ""
     return [
         ["method", f"{faith.get('method')}{steps}, {faith.get('n_examples')} examples"],
         ["metric", faith.get("metric")],
-        ["clean / corrupted", f"{gap.get('clean', 0):.4g} / {gap.get('corrupted', 0):.4g}"],
-        ["gap (± stderr)", f"{gap.get('gap', 0):.4g} ± {gap.get('stderr', 0):.2g}"],
+        ["clean / corrupted", f"{_number(gap.get('clean'))} / {_number(gap.get('corrupted'))}"],
+        ["gap (± stderr)", f"{_number(gap.get('gap'))} ± {_number(gap.get('stderr'), 2)}"],
         ["baseline problem", gap.get("problem") or "none"],
         ["selection", faith.get("selection")],
         ["edges in circuit", f"{faith.get('n_edges')} of {n_edges_total}"],
