@@ -35,6 +35,7 @@ SUBCOMMAND_MODULES = (
     "train",
     "l3d",
     "eap",
+    "sweep",
     "rerun",
 )
 # OSErrors the user can fix (a path, a permission, a read-only disk): usage errors, exit 2.
