@@ -17,7 +17,7 @@ Example:
     ...     name, tables = "norms", ("norms",)
     ...     def run(self, ctx):
     ...         with ctx.sub_run("norms", command="norms", config={}) as run:
-    ...             run.save_json("norms.json", {"w_e": float(ctx.model.W_E.norm())})
+    ...             run.save_json("norms.json", {"w_e": float(ctx.model.W_E.detach().norm())})
     ...     def rows(self, record):
     ...         value = record.read_json("norms/norms.json")["w_e"]
     ...         return {"norms": [{**record.keys(), "w_e": value}]}
