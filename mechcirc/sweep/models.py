@@ -1,8 +1,9 @@
 """Loading each unit's model, and freeing the previous one first.
 
 :func:`load_unit_model` is the one place a unit gets its model, so switching revisions inside an
-already-built bridge (``mechcirc.models.loading.switch_revision``) plugs in here. A process keeps
-at most one model, in :data:`MODEL_SLOT`, between its units.
+already-built bridge (``mechcirc.models.loading.switch_revision``) plugs in there. A process keeps
+at most one model, in :data:`MODEL_SLOT`, between its units; the slot holds the only reference,
+so releasing it really frees the weights.
 
 Example:
     >>> model = MODEL_SLOT.load(ModelSpec("pythia-70m", "step1000"))   # doctest: +SKIP
@@ -28,35 +29,38 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def load_unit_model(previous: HookedModel | None, spec: ModelSpec) -> HookedModel:
-    """The model of a unit, given the model of the process's previous unit (or None).
-
-    Today the previous model is freed and ``spec`` loaded from scratch, so memory never holds
-    two models. The caller passes its only reference to ``previous``.
-    """
-    del previous
-    free_memory()
-    return spec.load()
-
-
 class ModelSlot:
-    """The one model a process holds between units."""
+    """The one model a process holds between units, and the spec it was loaded from."""
 
     def __init__(self) -> None:
-        self._model: HookedModel | None = None
-        self._spec: ModelSpec | None = None
+        self.model: HookedModel | None = None
+        self.spec: ModelSpec | None = None
 
     def load(self, spec: ModelSpec) -> HookedModel:
-        """The model ``spec`` names, via :func:`load_unit_model` from the slot's last model."""
-        previous, self._model, self._spec = self._model, None, None
-        model = load_unit_model(previous, spec)
-        self._model, self._spec = model, spec
+        """The model ``spec`` names, through :func:`load_unit_model`."""
+        self.model, self.spec = load_unit_model(self, spec), spec
+        return self.model
+
+    def take(self) -> HookedModel | None:
+        """Hand over the held model (the slot forgets it)."""
+        model, self.model, self.spec = self.model, None, None
         return model
 
     def release(self) -> None:
-        """Drop the model (after a failed unit, or when the process's units are done)."""
-        self._model, self._spec = None, None
+        """Drop the model (before loading another, after a failed unit, at the end)."""
+        self.model, self.spec = None, None
         free_memory()
+
+
+def load_unit_model(slot: ModelSlot, spec: ModelSpec) -> HookedModel:
+    """The model of a unit, given the slot holding the process's previous unit's model.
+
+    Today the previous model is released before ``spec`` loads from scratch, so memory never
+    holds two models. (Where the previous model has the same architecture, this is where
+    ``switch_revision(slot.take(), spec.revision)`` loads the new weights in place.)
+    """
+    slot.release()
+    return spec.load()
 
 
 MODEL_SLOT = ModelSlot()

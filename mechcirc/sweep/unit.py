@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,9 @@ def _compute(
         )
         for name in plan.analyses:
             get_analysis(name).run(context)
+        # the process's peak so far: equal across a process's units when memory stays flat
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        run.update(resources={"process_max_rss_mib": round(peak, 1)})
 
 
 def _check_tokenizer(folder: SweepFolder, model) -> None:

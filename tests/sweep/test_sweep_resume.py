@@ -124,10 +124,10 @@ def test_delete_downloaded_deletes_only_the_revisions_the_sweep_fetched(
     build_offline_hub(sweep_hub, model, ["step0", "step512"], shape=shape)
     real_loader = sweep_models.load_unit_model
 
-    def fetching_loader(previous, spec):
+    def fetching_loader(slot, spec):
         # what a hub download does: the revision appears in the cache as the unit loads it
         build_offline_hub(sweep_hub, model, [spec.revision], shape=shape)
-        return real_loader(previous, spec)
+        return real_loader(slot, spec)
 
     monkeypatch.setattr(sweep_models, "load_unit_model", fetching_loader)
     plan = small_plan(
