@@ -91,7 +91,7 @@ def _run(
     """Run ``units``; ``sweep.json`` is rewritten after each from the in-memory ``entries``."""
     counts: Counter[str] = Counter()
     by_key = {(entry["model"], entry["revision"]): entry for entry in entries}
-    bar = tqdm(total=len(units), desc="sweep units", unit="unit", disable=not progress)
+    bar = tqdm(total=len(units), desc="sweep units", unit="unit", disable=not (progress and units))
 
     def on_result(unit: Unit, outcome: dict[str, Any] | BaseException) -> None:
         if isinstance(outcome, BaseException):

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mechcirc.errors import MechcircError
+from mechcirc.errors import MechcircError, UsageError
 from mechcirc.models.names import resolve_model_id
 from mechcirc.models.spec import ModelSpec
 from mechcirc.models.summary import describe_model
@@ -138,5 +138,7 @@ def run_unit_job(sweep_dir: str, model: str, revision: str) -> dict[str, Any]:
     plan, options = folder.plan(), folder.options()
     if options.threads:
         torch.set_num_threads(options.threads)
-    unit = next(u for u in plan.units() if (u.model, u.revision) == (model, revision))
-    return run_unit(plan, unit, sweep_dir=sweep_dir, options=options)
+    for unit in plan.units():
+        if (unit.model, unit.revision) == (model, revision):
+            return run_unit(plan, unit, sweep_dir=sweep_dir, options=options)
+    raise UsageError(f"{model}@{revision} is not a unit of the sweep in {sweep_dir}")
