@@ -36,6 +36,7 @@ SUBCOMMAND_MODULES = (
     "l3d",
     "eap",
     "report",
+    "sweep",
     "rerun",
 )
 # OSErrors the user can fix (a path, a permission, a read-only disk): usage errors, exit 2.
