@@ -220,7 +220,7 @@ def find_circuit(
     evaluator = FaithfulnessEvaluator(model, pairs, batch_size=config.batch_size)
     baselines = evaluator.baselines
     if baselines.problem:
-        log.warning("%s: normalized faithfulness is unreliable: %s", pairs.task, baselines.problem)
+        log.info("%s: normalized faithfulness is unreliable: %s", pairs.task, baselines.problem)
     search = None
     if config.selection != "smallest" or (baselines.reliable and not baselines.equal):
         search = select_circuit(

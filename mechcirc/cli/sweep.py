@@ -54,6 +54,7 @@ def register(subparsers) -> None:
     status.set_defaults(run=_status)
     collect = actions.add_parser("collect", help="rebuild the tables and figures from the units")
     collect.add_argument("dir", help="a sweep folder")
+    collect.add_argument("--no-report", action="store_true", help="do not write report.html")
     collect.set_defaults(run=_collect)
 
 
@@ -91,6 +92,7 @@ def _add_engine_args(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", help="sweep folder (resumed if it holds the same plan)")
     run.add_argument("--overwrite", action="store_true", default=None, help="start afresh")
     run.add_argument("--retry-failed", action="store_true", default=None)
+    run.add_argument("--no-report", action="store_true", help="do not write report.html")
     run.add_argument(
         "--delete-downloaded",
         action="store_true",
@@ -169,9 +171,17 @@ def _run(args: argparse.Namespace) -> int:
 
     from mechcirc.sweep import run_sweep
 
-    result = run_sweep(plan, settings["out"], options, overwrite=bool(settings.get("overwrite")))
+    result = run_sweep(
+        plan,
+        settings["out"],
+        options,
+        overwrite=bool(settings.get("overwrite")),
+        report=not args.no_report,
+    )
     _print_status(result.path, result.status, result.failed, ran=result.ran)
     print(f"tables: {result.path}/*.parquet; figures: {result.path / 'figures'}")
+    if not args.no_report:
+        print(f"report: {result.path / 'report.html'}")
     if result.failed:
         total = sum(result.status.values())
         raise MechcircError(
@@ -201,10 +211,12 @@ def _status(args: argparse.Namespace) -> int:
 def _collect(args: argparse.Namespace) -> int:
     from mechcirc.sweep import collect
 
-    tables = collect(args.dir)
+    tables = collect(args.dir, report=not args.no_report)
     for name, frame in tables.items():
         print(f"{Path(args.dir) / name}.parquet: {len(frame)} rows")
     print(f"figures: {Path(args.dir) / 'figures'}")
+    if not args.no_report:
+        print(f"report: {Path(args.dir) / 'report.html'}")
     return 0
 
 

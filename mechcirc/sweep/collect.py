@@ -94,9 +94,11 @@ def _write_table(path: Path, frame: pd.DataFrame) -> None:
     os.replace(partial, path)
 
 
-def collect(sweep_dir: str | Path, *, figures: bool = True) -> dict[str, pd.DataFrame]:
-    """Rebuild ``<table>.parquet``, ``evolution.parquet``, ``attention.json`` and ``figures/``
-    of the sweep at ``sweep_dir`` from its done units; the tables."""
+def collect(
+    sweep_dir: str | Path, *, figures: bool = True, report: bool = True
+) -> dict[str, pd.DataFrame]:
+    """Rebuild ``<table>.parquet``, ``evolution.parquet``, ``attention.json``, ``figures/`` and
+    ``report.html`` of the sweep at ``sweep_dir`` from its done units; the tables."""
     folder = SweepFolder(Path(sweep_dir))
     plan = folder.plan()
     rows = table_rows(folder, plan)
@@ -112,6 +114,10 @@ def collect(sweep_dir: str | Path, *, figures: bool = True) -> dict[str, pd.Data
     if figures:
         write_figures(tables, folder.path / "figures")
     folder.write_state(plan)
+    if report:
+        from mechcirc.report import write_sweep_report
+
+        write_sweep_report(folder.path)
     return tables
 
 

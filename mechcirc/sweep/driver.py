@@ -50,10 +50,11 @@ def run_sweep(
     *,
     overwrite: bool = False,
     collect_tables: bool = True,
+    report: bool = True,
     progress: bool = True,
 ) -> SweepResult:
     """Run (or resume) ``plan`` into the sweep folder ``out``; then rebuild its tables and
-    figures (``collect_tables``)."""
+    figures (``collect_tables``) and its ``report.html`` (``report``)."""
     options = options or SweepOptions()
     folder = open_sweep(out, plan, overwrite=overwrite)
     with folder.lock():
@@ -71,7 +72,7 @@ def run_sweep(
         if collect_tables:
             from mechcirc.sweep.collect import collect
 
-            collect(folder.path)
+            collect(folder.path, report=report)
     failed = [unit for unit in state["units"] if unit["status"] == "failed"]
     return SweepResult(folder.path, state["status"], ran, failed)
 
