@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import gc
 
+from mechcirc.models.loading import switch_revision
+from mechcirc.models.memory import release_freed_memory
 from mechcirc.models.protocol import HookedModel
 from mechcirc.models.spec import ModelSpec
 
@@ -21,12 +23,14 @@ __all__ = ["MODEL_SLOT", "ModelSlot", "free_memory", "load_unit_model"]
 
 
 def free_memory() -> None:
-    """Collect garbage and return cached accelerator memory, so a freed model's memory is gone."""
+    """Collect garbage, return cached accelerator memory and the freed heap to the system, so a
+    freed model's memory is really gone."""
     gc.collect()
     import torch
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    release_freed_memory()
 
 
 class ModelSlot:
@@ -55,10 +59,15 @@ class ModelSlot:
 def load_unit_model(slot: ModelSlot, spec: ModelSpec) -> HookedModel:
     """The model of a unit, given the slot holding the process's previous unit's model.
 
-    Today the previous model is released before ``spec`` loads from scratch, so memory never
-    holds two models. (Where the previous model has the same architecture, this is where
-    ``switch_revision(slot.take(), spec.revision)`` loads the new weights in place.)
+    The same model at another revision is switched in place (:func:`switch_revision`: the
+    bridge is kept, the new checkpoint read into it); anything else releases the previous
+    model before ``spec`` loads from scratch, so memory never holds two models.
     """
+    held = slot.spec
+    same = held is not None and held.replace(revision=spec.revision) == spec
+    source = getattr(slot.model, "mechcirc_source", None)
+    if same and source is not None and source.kind == "hub" and spec.revision is not None:
+        return switch_revision(slot.take(), spec.revision)
     slot.release()
     return spec.load()
 
