@@ -65,8 +65,9 @@ def reconstruction_loss(
     normalisation: str = "batch",
 ) -> Tensor:
     """``||g - g_hat||^2 / ||g||^2``, over the batch (``"batch"``) or averaged per sample."""
-    residual = ((gradients - reconstruction) ** 2).sum(-1)
-    energy = (gradients**2).sum(-1)
+    # vector norms, not squared copies: a [batch, n_params] temporary less (large blocks)
+    residual = torch.linalg.vector_norm(gradients - reconstruction, dim=-1) ** 2
+    energy = torch.linalg.vector_norm(gradients, dim=-1) ** 2
     if normalisation == "batch":
         return residual.sum() / energy.sum().clamp_min(1e-30)
     nonzero = energy > 0

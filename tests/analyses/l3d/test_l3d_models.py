@@ -188,3 +188,18 @@ def test_attention_block_interventions_are_selective(attention_target):
     assert (smallest["active"] > smallest["inactive"]).all()
     weighted = (smallest["selectivity"] * smallest["n_active"]).sum() / smallest["n_active"].sum()
     assert weighted > 1.1
+
+
+def test_decomposition_leaves_the_models_switches_and_weights_alone(tiny):
+    from mechcirc.models.hooks import hook_switches
+
+    model = tiny("llama")
+    switches = hook_switches(model)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    target = token_target(model, "blocks.1.attn.*", TokenData(n_texts=8, n_eval=2, seq_len=4))
+    config = L3DConfig(n_subnetworks=2, steps=2, batch_size=4, n_eval=2, n_references=1,
+                       n_top=1, deltas=(0.1,))  # fmt: skip
+    decompose(target, config, progress=False)
+    assert hook_switches(model) == switches
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
