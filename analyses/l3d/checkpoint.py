@@ -2,8 +2,9 @@
 
 A checkpoint (:mod:`mechcirc.checkpoints`) holds the subnetworks' Tucker factors as the module
 state, AdamW's state, the step, and as metadata the config, the group's shapes and the metrics
-log. A resume must use the same config; only ``steps`` (to train longer), ``log_every`` and
-``checkpoint_every`` may change. :func:`check_resumable` reads the file's header only, so a
+log. A resume must use the same config; only ``steps`` (to train longer), ``log_every``,
+``checkpoint_every`` and the evaluation settings (``n_eval``, ``n_references``, ``n_top``,
+``deltas``, ``interventions``) may change. :func:`check_resumable` reads the file's header only, so a
 refused resume costs nothing and changes nothing.
 
 ``subnetworks.safetensors`` in a run folder stores the factors too (``v_out.<i>.core``, ...),
@@ -37,7 +38,16 @@ __all__ = [
     "save_subnetworks",
 ]
 
-RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every")
+RESUMABLE_CHANGES = (
+    "steps",
+    "log_every",
+    "checkpoint_every",
+    "n_eval",
+    "n_references",
+    "n_top",
+    "deltas",
+    "interventions",
+)
 
 
 def _layout(subnetworks: Subnetworks) -> dict:

@@ -144,6 +144,7 @@ def test_resume_refuses_other_settings(tmp_path):
     state = fit(lambda s: torch.randn(8, 6), Subnetworks({"w": (3, 2)}, 2), config, progress=False)
     save_state(tmp_path / "c.safetensors", state, config)
     check_resumable(tmp_path / "c.safetensors", config.replace(steps=10))  # longer is fine
+    check_resumable(tmp_path / "c.safetensors", config.replace(n_eval=5, interventions=False))
     with pytest.raises(UsageError, match="rank: checkpoint 1 vs now 2"):
         load_state(tmp_path / "c.safetensors", config.replace(rank=2))
     with pytest.raises(UsageError, match="no checkpoint"):

@@ -203,3 +203,24 @@ def test_decomposition_leaves_the_models_switches_and_weights_alone(tiny):
     assert hook_switches(model) == switches
     for key, value in model.state_dict().items():
         assert torch.equal(value, weights[key]), key
+
+
+@pytest.mark.parametrize("toy", ["circuit-superposition", "squares"])
+def test_factored_subnetworks_give_the_dense_results_on_toys(toy):
+    from mechcirc.analyses.l3d import ToyInputs, ToyTrainingConfig, toy_target
+
+    inputs = ToyInputs(toy, seed=0, training=ToyTrainingConfig(steps=100))
+    target, _ = toy_target(inputs)
+    spec = get_toy(toy)
+    results = []
+    for chunk in (0, 3):
+        config = L3DConfig.preset(
+            "paper", n_subnetworks=spec.n_subnetworks, rank=spec.rank, steps=60, n_train=256,
+            n_eval=128, n_references=2, subnetwork_chunk=chunk, deltas=(0.1,),
+        )  # fmt: skip
+        results.append(decompose(target, config, progress=False))
+    dense, factored = results
+    assert factored.loss == pytest.approx(dense.loss, rel=1e-4)
+    torch.testing.assert_close(factored.impact, dense.impact, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(factored.subnetworks.dense("out"), dense.subnetworks.dense("out"),
+                               atol=1e-5, rtol=1e-4)  # fmt: skip
