@@ -4,8 +4,8 @@ A checkpoint (:mod:`mechcirc.checkpoints`) holds the subnetworks' Tucker factors
 state, AdamW's state, the step, and as metadata the config, the group's shapes and the metrics
 log. A resume must use the same config; only ``steps`` (to train longer), ``log_every``,
 ``checkpoint_every`` and the evaluation settings (``n_eval``, ``n_references``, ``n_top``,
-``deltas``, ``interventions``) may change. :func:`check_resumable` reads the file's header only, so a
-refused resume costs nothing and changes nothing.
+``deltas``, ``interventions``) may change. :func:`check_resumable` reads the file's header
+only, so a refused resume costs nothing and changes nothing.
 
 ``subnetworks.safetensors`` in a run folder stores the factors too (``v_out.<i>.core``, ...),
 with the names, shapes and ranks as metadata: its size grows with the rank, not with

@@ -31,6 +31,6 @@ PY
 fi
 nice -n 19 mechcirc l3d --model "$GGUF" --device cpu --params "blocks.$LAYER.attn.*" \
   --text "$WORK/corpus.txt" --n-texts 512 --n-eval-texts 8 --seq-len 16 \
-  --n-subnetworks 64 --rank-fraction 0.1 --topk 0.1 --batch-size 4 --steps 12 --lr 0.005 \
+  --n-subnetworks 64 --rank-fraction 0.1 --topk 0.1 --batch-size 4 --steps 24 --lr 0.005 \
   --lr-decay-every 1000 --n-references 1 --n-top 3 --set interventions=false \
   --set checkpoint_every=4 --set log_every=4 --out "$OUT" --overwrite
