@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The L3D toy table and figures of results/l3d/README.md, at the paper's settings (3 seeds) and
-# with mechcirc's earlier variants. One CPU thread; about 3 hours on a shared 2-core machine.
+# with mechcirc's earlier variants. One CPU thread: about 5 CPU-minutes a paper-setting run (~45 min
+# of wall time on the shared 2-core machine), 33 runs.
 #   bash results/l3d/reproduce_toys.sh [OUT=runs/l3d-toys]
 # then: python results/l3d/collect_toys.py OUT   (writes toys.json, the sweep figures and the table)
 set -euo pipefail
