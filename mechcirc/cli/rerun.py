@@ -13,7 +13,7 @@ from pathlib import Path
 from mechcirc.cli.common import add_out_args
 
 # manifest "command" -> the CLI module whose rerun(manifest, out, overwrite=) runs it again
-RERUNNABLE = {"eap": "mechcirc.cli.eap"}
+RERUNNABLE = {"eap": "mechcirc.cli.eap", "l3d": "mechcirc.cli.l3d"}
 
 
 def register(subparsers) -> None:

@@ -20,7 +20,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from mechcirc.analyses.l3d.subnetworks import Subnetworks
+from mechcirc.analyses.l3d import Subnetworks
 
 
 class PlantedGradients:
@@ -36,7 +36,7 @@ class PlantedGradients:
     ):
         self.shapes = dict(shapes)
         self.active_probability = active_probability
-        planted = Subnetworks(shapes, n_planted, rank, seed=seed + 1_000_003)
+        planted = Subnetworks(shapes, n_planted, ranks=rank, seed=seed + 1_000_003)
         self.directions: Float[Tensor, "n_planted n_params"] = planted.dense("out").detach()
 
     def batch(self, generator: torch.Generator, n: int) -> Float[Tensor, "n n_params"]:
