@@ -30,7 +30,7 @@ from jaxtyping import Bool
 from torch import Tensor
 
 from mechcirc.analyses.eap.forward import run_metric
-from mechcirc.analyses.eap.model_parts import ModelParts, frozen_parameters
+from mechcirc.analyses.eap.model_parts import ModelParts, attribution_mode
 from mechcirc.analyses.eap.patching import CircuitPatch, corrupted_sources
 from mechcirc.errors import MechcircError, UsageError
 from mechcirc.graph import CircuitGraph
@@ -96,7 +96,7 @@ class FaithfulnessEvaluator:
         self.device = next(model.parameters()).device
         clean = corrupted = 0.0
         cache: list[Tensor] = []
-        with frozen_parameters(model), torch.no_grad():
+        with attribution_mode(model), torch.no_grad():
             for batch in self._batches():
                 sources, metric = corrupted_sources(model, self.parts, batch)
                 corrupted += float(metric.double().sum())
@@ -123,7 +123,7 @@ class FaithfulnessEvaluator:
             )
         in_graph = in_graph.to(self.device, torch.bool)
         total = 0.0
-        with frozen_parameters(self.model), torch.no_grad():
+        with attribution_mode(self.model), torch.no_grad():
             for i, batch in enumerate(self._batches()):
                 if self._cache is not None:
                     sources = self._cache[i]

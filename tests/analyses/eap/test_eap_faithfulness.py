@@ -117,3 +117,22 @@ def test_select_circuit_modes(model):
     assert smallest.reached and smallest.faithfulness.normalized >= 0.5
     with pytest.raises(UsageError, match="top_n or threshold, not both"):
         select_circuit(evaluator, graph, top_n=3, threshold=0.1)
+
+
+def test_split_head_inputs_left_on_by_path_patching_do_not_change_scores(model):
+    # Path patching (enable_analysis_hooks) leaves split q/k/v inputs on; attribution and
+    # faithfulness must give what they give on a fresh model, and leave the flag as it was.
+    pairs = random_pairs()
+    layout = GraphLayout.from_model(model)
+    plain = attribute(model, pairs, "eap-ig-inputs", ig_steps=2, progress=False).scores
+    top = CircuitGraph.from_model(model, plain).select("greedy", n=layout.n_edges // 4)
+    expected = FaithfulnessEvaluator(model, pairs).evaluate(top).circuit
+    model.set_use_split_qkv_input(True)
+    try:
+        split = attribute(model, pairs, "eap-ig-inputs", ig_steps=2, progress=False).scores
+        circuit = FaithfulnessEvaluator(model, pairs).evaluate(top).circuit
+        assert model.cfg.use_split_qkv_input
+    finally:
+        model.set_use_split_qkv_input(False)
+    torch.testing.assert_close(split, plain, rtol=1e-4, atol=1e-6)
+    assert circuit == pytest.approx(expected, abs=1e-5)
