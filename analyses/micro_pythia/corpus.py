@@ -26,7 +26,7 @@ from torch import Tensor
 
 from mechcirc import tasks
 from mechcirc.analyses.micro_pythia.config import MicroPythiaConfig
-from mechcirc.analyses.training.trainer import IGNORE_INDEX
+from mechcirc.analyses.training import IGNORE_INDEX
 from mechcirc.errors import UsageError
 from mechcirc.tasks import PromptPairs, TrainTestSplit
 

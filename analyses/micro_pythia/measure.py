@@ -41,7 +41,7 @@ class Behaviour:
 
 @torch.no_grad()
 def answer_position_logits(
-    model, pairs: PromptPairs, batch_size: int = 64
+    model, pairs: PromptPairs, batch_size: int = 16
 ) -> Float[Tensor, "batch vocab"]:
     """The clean prompts' logits at the answer position, in float32 on the CPU."""
     device = model.W_U.device
@@ -52,7 +52,7 @@ def answer_position_logits(
     return torch.cat(rows)
 
 
-def task_behaviour(model, pairs: PromptPairs, batch_size: int = 64) -> Behaviour:
+def task_behaviour(model, pairs: PromptPairs, batch_size: int = 16) -> Behaviour:
     """Mean metric and accuracy of ``model`` on ``pairs`` (see the module docstring)."""
     values = pairs.metric_at_answer(answer_position_logits(model, pairs, batch_size))
     return Behaviour(
