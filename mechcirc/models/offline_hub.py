@@ -27,6 +27,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 from transformers import GPTNeoXForCausalLM, PreTrainedModel
 
 from mechcirc.models.micro_pythia import micro_pythia_model
@@ -75,8 +76,9 @@ def build_offline_hub(
     ``revisions``, and the trained micro-Pythia (``mechcirc/micro-pythia``).
 
     ``micro``: ``True`` writes the micro-Pythia at every checkpoint, a sequence of revisions
-    only those, ``False`` none. ``refs/main`` of each model points at its last revision, as
-    ``main`` is Pythia's final checkpoint. Rebuilding is idempotent: a revision already in the
+    only those, ``False`` none. ``refs/main`` of the random model points at its last revision,
+    as ``main`` is Pythia's final checkpoint (the micro-Pythia's: see ``write_micro_pythia``).
+    Rebuilding is idempotent: a revision already in the
     cache is kept, and the same revision always gets the same weights.
 
     Returns:
@@ -123,7 +125,7 @@ def write_micro_pythia(
     chosen = spec.revisions() if revisions is None else revisions
     chosen = tuple(normalize_revision(revision, MICRO_PYTHIA_ID) for revision in chosen)
     tokenizer = tokenizer or pythia_tokenizer()
-    for revision in chosen:
+    for revision in tqdm(chosen, desc="micro-pythia", unit="revision", disable=len(chosen) < 4):
         step = int(revision.removeprefix("step"))
         write_revision(
             home,
