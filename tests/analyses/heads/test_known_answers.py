@@ -11,6 +11,7 @@ from mechcirc.analyses.heads import (
     copy_scores,
     cspa_scores,
     name_mover_scores,
+    repeated_tokens,
     successor_scores,
 )
 from mechcirc.analyses.path_patching import path_patch
@@ -147,3 +148,15 @@ def test_name_mover_score_on_hand_made_positions():
     assert scores["name_mover"].values[1, 1] == pytest.approx(0.0, abs=1e-6)  # self-attending
     assert scores["copy"].values[1, 0] == 1 and scores["copy"].values[0].max() == 0
     assert set(scores["copy"].inputs["tokens"].tolist()) == {5, 8, 11, 12}
+
+
+def test_repeated_tokens_skip_tokens_without_an_embedding():
+    # A token whose input embedding is all zero (never trained, like every token outside the
+    # micro-Pythia's corpus) has no identity to match: the pattern scores never sample it.
+    model = induction_toy()
+    with torch.no_grad():
+        model.embed_W_E[: model.cfg.d_vocab // 2] = 0
+    tokens = repeated_tokens(model, RepeatedTokens(half_len=10, n_sequences=32, seed=0))
+    assert int(tokens.min()) >= model.cfg.d_vocab // 2
+    scores = attention_scores(model, RepeatedTokens(half_len=10, n_sequences=16, seed=0))
+    assert scores["induction"].values[1, 0] > 0.85
