@@ -104,13 +104,19 @@ def train_micro_pythia(
         steps=tuple(checkpoints),
         reserved_dim=config.reserved_dim,
         unused_logit=config.unused_logit,
-        training=config.to_dict(),
+        training={**config.to_dict(), "tokens_per_step": _tokens_per_step(config, corpus)},
     )
     metrics = trainer.metrics()
     if out is not None:
         spec = save_checkpoints(out, spec, checkpoints)
         metrics.to_parquet(Path(out) / METRICS_FILE, index=False)
     return TrainedMicroPythia(spec, checkpoints, metrics, time.perf_counter() - started)
+
+
+def _tokens_per_step(config: MicroPythiaConfig, corpus) -> int:
+    """Trained (labelled) tokens per optimizer step, on average: sweeps' ``tokens`` column."""
+    labels = corpus.split.train_labels
+    return round(config.batch_size * int((labels >= 0).sum()) / labels.shape[0])
 
 
 def compare_with_shipped(
