@@ -18,6 +18,20 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from mechcirc.errors import UsageError
+from mechcirc.models.protocol import HookedModel
+
+__all__ = [
+    "check_layer",
+    "effective_embedding",
+    "expand_kv",
+    "head_ov_logits",
+    "head_ov_output",
+    "layer0_representation",
+    "n_kv_heads",
+    "normalise",
+    "optional_weight",
+    "pessimistic_rank",
+]
 
 
 def optional_weight(model, name: str) -> Tensor | None:
@@ -68,6 +82,25 @@ def layer0_representation(
         )
         parts.append(cache["blocks.0.hook_resid_post"][:, 0])
     return torch.cat(parts)
+
+
+@torch.no_grad()
+def effective_embedding(
+    model: HookedModel, tokens: Int[Tensor, " n"]
+) -> Float[Tensor, "n d_model"]:
+    """Gould et al.'s effective token embedding ``MLP0(W_E)``: block 0's MLP applied to the
+    token embeddings through its own input norm (``ln2``), without the residual.
+
+    A model without an MLP in block 0 (attention-only toys) gives ``W_E`` itself.
+    """
+    embedded = model.W_E[tokens.to(model.W_E.device)]
+    block = model.blocks[0]
+    mlp = getattr(block, "mlp", None)
+    if mlp is None:
+        return embedded
+    norm = getattr(block, "ln2", None)
+    normed = embedded if norm is None else norm(embedded[None])[0]
+    return mlp(normed[None])[0]
 
 
 @torch.no_grad()
