@@ -1,0 +1,28 @@
+"""Tigges et al.'s (2024) component analyses (imported as ``mechcirc.analyses.components``).
+
+IOI algorithm consistency (:func:`run_ioi_components` -> :class:`IOIComponents`, Fig. 4),
+component emergence and load balancing over checkpoints, per-head self-repair, and the figure
+in the paper's layout.
+
+Example:
+    >>> from mechcirc.analyses.components import IOIComponentsConfig, run_ioi_components
+    >>> result = run_ioi_components(model, pairs, IOIComponentsConfig())  # doctest: +SKIP
+    >>> result.consistency_frame()                                         # doctest: +SKIP
+"""
+
+from mechcirc.analyses.components.config import ROLES, SHARE_ROLES, IOIComponentsConfig
+from mechcirc.analyses.components.pipeline import run_ioi_components
+from mechcirc.analyses.components.result import EFFECT_COLUMNS, SCORE_COLUMNS, IOIComponents
+from mechcirc.analyses.components.swaps import position_swap, token_swap
+
+__all__ = [
+    "EFFECT_COLUMNS",
+    "ROLES",
+    "SCORE_COLUMNS",
+    "SHARE_ROLES",
+    "IOIComponents",
+    "IOIComponentsConfig",
+    "position_swap",
+    "run_ioi_components",
+    "token_swap",
+]
