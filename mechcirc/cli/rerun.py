@@ -13,7 +13,12 @@ from pathlib import Path
 from mechcirc.cli.common import add_out_args
 
 # manifest "command" -> the CLI module whose rerun(manifest, out, overwrite=) runs it again
-RERUNNABLE = {"eap": "mechcirc.cli.eap"}
+RERUNNABLE = {
+    "eap": "mechcirc.cli.eap",
+    "heads": "mechcirc.cli.heads",
+    "path-patch": "mechcirc.cli.path_patch",
+    "components": "mechcirc.cli.components",
+}
 
 
 def register(subparsers) -> None:
