@@ -34,6 +34,7 @@ import logging
 from collections.abc import Collection
 
 import torch
+from torch import Tensor
 
 from mechcirc.measures.attention_scores import RepeatedTokens, attention_scores
 from mechcirc.measures.context_copy import context_copy_scores
@@ -64,11 +65,16 @@ def run_ioi_components(
     run: RunFolder | None = None,
     *,
     circuit_edges: Collection[str] | None = None,
+    cspa_tokens: Tensor | None = None,
 ) -> IOIComponents:
-    """The IOI roles, scores, effects and shares of ``model`` on IOI ``pairs`` (module doc)."""
+    """The IOI roles, scores, effects and shares of ``model`` on IOI ``pairs`` (module doc).
+
+    ``cspa_tokens`` ([n, pos] token ids) replaces the natural text CSPA reads (a model
+    without a tokenizer needs it).
+    """
     config = config or IOIComponentsConfig()
     with enable_analysis_hooks(model):
-        result = _analyse(model, pairs, config, circuit_edges)
+        result = _analyse(model, pairs, config, circuit_edges, cspa_tokens)
     if run is not None:
         run.save_table("components.parquet", result.components_frame())
         run.save_table("ioi_consistency.parquet", result.consistency_frame())
@@ -77,7 +83,7 @@ def run_ioi_components(
     return result
 
 
-def _analyse(model, pairs, config, edges) -> IOIComponents:
+def _analyse(model, pairs, config, edges, cspa_tokens) -> IOIComponents:
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
     every = [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
     baselines = Baselines(model, pairs, config.batch_size)
@@ -89,7 +95,7 @@ def _analyse(model, pairs, config, edges) -> IOIComponents:
         "direct_effect": path_effects(model, pairs, baselines, last, every, config.batch_size)
     }
     scores = _ioi_scores(model, pairs, config)
-    roles = _direct_roles(model, config, scores, effects["direct_effect"], edges)
+    roles = _direct_roles(model, config, scores, effects["direct_effect"], edges, cspa_tokens)
     _s_inhibition(model, pairs, config, baselines, roles, effects, edges)
     _induction_roles(model, pairs, config, baselines, roles, effects, scores)
     nan = torch.full((n_layers, n_heads), torch.nan)
@@ -120,7 +126,7 @@ def _to_logits(head: Head, edges) -> bool:
     return edges is None or f"a{head[0]}.h{head[1]}->logits" in edges
 
 
-def _direct_roles(model, config, scores, direct, edges) -> dict[str, list[Head]]:
+def _direct_roles(model, config, scores, direct, edges, cspa_tokens) -> dict[str, list[Head]]:
     layers, heads = direct.shape
     every = [(layer, head) for layer in range(layers) for head in range(heads)]
     io, s1, s2 = scores["attn_io"], scores["attn_s1"], scores["attn_s2"]
@@ -139,18 +145,19 @@ def _direct_roles(model, config, scores, direct, edges) -> dict[str, list[Head]]
     roles = {role: [h for h in found if _to_logits(h, edges)] for role, found in roles.items()}
     targets = [h for h in every if h[0] > 0 and abs(float(direct[h])) > config.cspa_effect]
     if targets:
-        scores["cspa"] = _cspa(model, config, targets)
+        scores["cspa"] = _cspa(model, config, targets, cspa_tokens)
     roles["copy_suppression"] = [
         h for h in targets if scores["cspa"][h] > config.cspa_threshold and _to_logits(h, edges)
     ]
     return roles
 
 
-def _cspa(model, config, targets: list[Head]) -> torch.Tensor:
-    text = None if config.text is None else corpus_text(config.text)
-    bos = getattr(model.tokenizer, "bos_token_id", None)
-    bos = bos if getattr(model.cfg, "default_prepend_bos", False) else None
-    tokens = corpus_tokens(model.tokenizer, text, seq_len=config.cspa_seq_len, bos=bos)
+def _cspa(model, config, targets: list[Head], tokens: Tensor | None) -> torch.Tensor:
+    if tokens is None:
+        text = None if config.text is None else corpus_text(config.text)
+        bos = getattr(model.tokenizer, "bos_token_id", None)
+        bos = bos if getattr(model.cfg, "default_prepend_bos", False) else None
+        tokens = corpus_tokens(model.tokenizer, text, seq_len=config.cspa_seq_len, bos=bos)
     score = cspa_full_scores(
         model,
         tokens[: config.cspa_sequences],

@@ -15,12 +15,28 @@ from mechcirc.analyses.heads import (
     ioi_name_tokens,
     layer0_representation,
     name_mover_scores,
-    ordinal_sequences,
     successor_scores,
+    successor_sequences,
 )
-from mechcirc.analyses.heads.cspa import head_parts
-from mechcirc.analyses.path_patching import path_patch, s_inhibition_to_name_movers
+from mechcirc.analyses.path_patching import (
+    PathPatchConfig,
+    s_inhibition_to_name_movers,
+)
+from mechcirc.analyses.path_patching import (
+    path_patch as path_patch_pipeline,
+)
+from mechcirc.measures.cspa import head_parts
 from mechcirc.models.hooks import enable_analysis_hooks
+
+
+def path_patch(model, pairs, senders, receivers, **options):
+    config = PathPatchConfig(
+        receivers=tuple(receivers),
+        senders=None if senders is None else tuple(senders),
+        **options,
+    )
+    return path_patch_pipeline(model, pairs, config)
+
 
 DATA = RepeatedTokens(half_len=6, n_sequences=6, seed=3)
 
@@ -75,9 +91,15 @@ def test_layer0_representation_is_the_residual_after_block_0(bridge):
 
 
 def test_copy_and_successor_scores_run_on_default_token_sets(bridge):
-    assert len(ioi_name_tokens(bridge)) >= 20
-    assert len(ordinal_sequences(bridge)) >= 4
-    for score in (copy_scores(bridge), successor_scores(bridge)):
+    names = ioi_name_tokens(bridge.tokenizer)
+    assert len(names) >= 20
+    sequences = successor_sequences(bridge.tokenizer)
+    assert len(sequences) >= 10
+    for definition in ("gould", "layer0"):
+        score = successor_scores(bridge, sequences, definition=definition)
+        assert score.values.shape == (2, 4)
+        assert score.values.min() >= 0 and score.values.max() <= 1
+    for score in (copy_scores(bridge, names),):
         assert score.values.shape == (2, 4)
         assert score.values.min() >= 0 and score.values.max() <= 1
 
@@ -144,8 +166,8 @@ def test_path_patching_to_a_query_adds_the_sender_change_to_that_query_only(gpt2
 
 def test_name_movers_and_s_inhibition_convenience_on_ioi(gpt2_bridge):
     pairs = _ioi(gpt2_bridge, n=8)
-    scores = name_mover_scores(gpt2_bridge, pairs, batch_size=3)
-    total = scores["attn_io"].values + scores["attn_s"].values
+    scores = name_mover_scores(gpt2_bridge, pairs.clean, pairs.positions, batch_size=3)
+    total = scores["attn_io"].values + scores["attn_s1"].values + scores["attn_s2"].values
     assert (total <= 1 + 1e-5).all() and (scores["attn_io"].values >= 0).all()
     movers = [f"a{layer}.h{head}" for layer, head, _ in scores["name_mover"].top(2) if layer > 0]
     movers = movers or ["a1.h0"]
