@@ -66,7 +66,7 @@ def path_effects(
     totals = torch.zeros(len(senders), dtype=torch.float64)
     for batch in pairs.batches(batch_size):
         batch = batch.to(model.W_U.device)
-        patcher = PathPatcher(model, batch.clean, batch.corrupted)
+        patcher = PathPatcher(model, batch.clean, batch.corrupted, receivers=receivers)
         for i, sender in enumerate(senders):
             logits, _ = patcher.run([sender], receivers)
             totals[i] += float(batch.evaluate(logits).double().sum())
@@ -106,7 +106,7 @@ def swap_effects(
     for start in range(0, len(pairs), batch_size):
         batch = pairs.select(slice(start, start + batch_size)).to(model.W_U.device)
         source = swapped[start : start + batch_size, : batch.clean.shape[1]].to(model.W_U.device)
-        patcher = PathPatcher(model, batch.clean, source)
+        patcher = PathPatcher(model, batch.clean, source, receivers=receivers)
         with torch.no_grad():
             _, clean_cache = model.run_with_cache(batch.clean, names_filter=lambda n: n in capture)
         logits, captured = patcher.run(

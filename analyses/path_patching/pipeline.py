@@ -165,7 +165,9 @@ def _patch(model, pairs, config, senders, groups, progress) -> PathPatchResult:
     batches = list(pairs.batches(config.batch_size))
     for batch in tqdm(batches, disable=not progress, desc="path patching"):
         batch = batch.to(model.W_U.device)
-        patcher = PathPatcher(model, batch.clean, batch.corrupted, freeze_mlps=config.freeze_mlps)
+        patcher = PathPatcher(
+            model, batch.clean, batch.corrupted, freeze_mlps=config.freeze_mlps, receivers=groups
+        )
         clean_total += float(batch.evaluate(patcher.clean_logits).double().sum())
         corrupt_total += float(batch.evaluate(patcher.corrupted_logits).double().sum())
         positions = batch.answer_pos if config.positions == "end" else None

@@ -11,6 +11,12 @@ For a batch of clean and corrupted prompts, :class:`PathPatcher` caches every he
    every position, or only at one position per prompt) and returns its logits, plus any
    activations asked for (e.g. the receivers' attention patterns).
 
+With ``freeze_mlps`` (the default) everything but the senders is frozen, so step 1 is exact
+arithmetic: each receiver input is its clean value plus ``(z_corrupted - z_clean) W_O`` of
+every sender upstream of it. :class:`PathPatcher` computes it that way (no forward pass), and
+for ``logits`` alone it unembeds the patched final residual without step 2's forward either
+(tests check both against the two-run definition).
+
 Nodes use the EAP-IG names of ``GraphLayout``: senders ``a{L}.h{H}``, receivers
 ``a{L}.h{H}<q>`` / ``<k>`` / ``<v>`` or ``logits``. With grouped-query attention ``<k>`` and
 ``<v>`` name KV heads. Call it inside :func:`~mechcirc.models.hooks.enable_analysis_hooks`.
@@ -42,6 +48,7 @@ __all__ = [
     "parse_head",
     "receiver_groups",
     "receiver_layer",
+    "unembed",
 ]
 
 _HEAD = re.compile(r"^a(\d+)\.h(\d+)$")
@@ -116,20 +123,24 @@ class PathPatcher:
         corrupted: Int[Tensor, "batch pos"],
         *,
         freeze_mlps: bool = True,
+        receivers: Receivers | None = None,
     ):
-        self.model, self.clean_tokens = model, clean
+        self.model, self.clean_tokens, self.freeze_mlps = model, clean, freeze_mlps
         n_layers = model.cfg.n_layers
         frozen = {f"blocks.{layer}.attn.hook_z" for layer in range(n_layers)}
         if freeze_mlps:
             frozen |= {f"blocks.{layer}.hook_mlp_out" for layer in range(n_layers)}
         frozen &= set(model.hook_dict)
+        inputs = set(receivers or {}) if freeze_mlps else set()
         with torch.no_grad():
-            self.clean_logits, self.clean = model.run_with_cache(
-                clean, names_filter=lambda n: n in frozen
+            self.clean_logits, cache = model.run_with_cache(
+                clean, names_filter=lambda n: n in frozen | inputs
             )
             self.corrupted_logits, self.corrupted = model.run_with_cache(
                 corrupted, names_filter=lambda n: n in frozen
             )
+        self.clean = {name: cache[name] for name in frozen}
+        self.inputs = {name: cache[name] for name in inputs}
 
     @torch.no_grad()
     def run(
@@ -141,16 +152,36 @@ class PathPatcher:
         capture: Sequence[str] = (),
     ) -> tuple[Float[Tensor, "batch pos vocab"], dict[str, Tensor]]:
         """Logits after patching ``senders`` -> ``receivers`` (at ``positions`` only, if
-        given), and the activations named in ``capture`` from that run."""
-        recorded: dict[str, Tensor] = {}
-        hooks = self._frozen_hooks(senders)
-        hooks += [(name, _recorder(recorded, name)) for name in receivers]
-        self.model.run_with_hooks(self.clean_tokens, fwd_hooks=hooks)
+        given), and the activations named in ``capture`` from that run. Receivers must have
+        been named at construction for the exact shortcut (module docstring)."""
+        if self.freeze_mlps and set(receivers) <= set(self.inputs):
+            recorded = {name: self._patched_input(name, senders) for name in receivers}
+            final = f"blocks.{self.model.cfg.n_layers - 1}.hook_resid_post"
+            if set(receivers) == {final} and positions is None and not capture:
+                return unembed(self.model, recorded[final]), {}
+        else:
+            recorded = {}
+            hooks = self._frozen_hooks(senders)
+            hooks += [(name, _recorder(recorded, name)) for name in receivers]
+            self.model.run_with_hooks(self.clean_tokens, fwd_hooks=hooks)
         captured: dict[str, Tensor] = {}
         hooks = _replace_receivers(recorded, receivers, positions)
         hooks += [(name, _recorder(captured, name)) for name in capture]
         logits = self.model.run_with_hooks(self.clean_tokens, fwd_hooks=hooks)
         return logits, captured
+
+    def _patched_input(self, name: str, senders: Sequence[tuple[int, int]]) -> Tensor:
+        """The receiver input ``name`` when only ``senders`` carry the corrupted output."""
+        value = self.inputs[name].clone()
+        for layer, head in senders:
+            if layer >= receiver_layer(name, self.model.cfg.n_layers):
+                continue
+            z = f"blocks.{layer}.attn.hook_z"
+            delta = (self.corrupted[z][:, :, head] - self.clean[z][:, :, head]) @ self.model.W_O[
+                layer, head
+            ]
+            value += delta[:, :, None] if value.ndim == 4 else delta
+        return value
 
     def _frozen_hooks(self, senders: Sequence[tuple[int, int]]):
         by_layer: dict[int, list[int]] = defaultdict(list)
@@ -166,6 +197,15 @@ class PathPatcher:
             else:
                 hooks.append((name, _frozen(self.clean, name)))
         return hooks
+
+
+def unembed(model: HookedModel, resid: Float[Tensor, "batch pos d_model"]) -> Tensor:
+    """Logits of a final residual stream: ``ln_final`` (if any), ``W_U`` and ``b_U``."""
+    norm = getattr(model, "ln_final", None)
+    x = resid if norm is None else norm(resid)
+    logits = x @ model.W_U
+    bias = getattr(model, "b_U", None)
+    return logits if bias is None else logits + bias
 
 
 def _frozen(source, name: str):

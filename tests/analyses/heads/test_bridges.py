@@ -175,3 +175,23 @@ def test_name_movers_and_s_inhibition_convenience_on_ioi(gpt2_bridge):
     same = path_patch(gpt2_bridge, pairs, None, [f"{m}<q>" for m in movers])
     assert result.senders == [f"a0.h{h}" for h in range(4)]
     assert torch.allclose(result.patched_metric, same.patched_metric)
+
+
+@pytest.mark.parametrize("receivers", [["logits"], ["a1.h2<q>", "a1.h0<v>"]])
+def test_exact_shortcut_equals_the_two_run_definition(bridge, receivers):
+    from mechcirc.graph.layout import GraphLayout
+    from mechcirc.measures.paths import PathPatcher, receiver_groups
+
+    pairs = _ioi(bridge, n=4)
+    groups = receiver_groups(GraphLayout.from_model(bridge), receivers)
+    with torch.no_grad(), enable_analysis_hooks(bridge):
+        fast = PathPatcher(bridge, pairs.clean, pairs.corrupted, receivers=groups)
+        slow = PathPatcher(bridge, pairs.clean, pairs.corrupted)  # receivers not cached
+        for senders in ([(0, 1)], [(0, 0), (0, 3)]):
+            quick, _ = fast.run(senders, groups)
+            full, _ = slow.run(senders, groups)
+            assert torch.allclose(quick, full, atol=1e-4)
+        end = pairs.answer_pos
+        quick, _ = fast.run([(0, 2)], groups, positions=end)
+        full, _ = slow.run([(0, 2)], groups, positions=end)
+        assert torch.allclose(quick, full, atol=1e-4)

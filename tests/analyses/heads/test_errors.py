@@ -15,8 +15,8 @@ from mechcirc.analyses.heads import (
     successor_scores,
 )
 from mechcirc.analyses.path_patching import PathPatchResult, s_inhibition_to_name_movers
-from mechcirc.measures.weights import head_ov_output
 from mechcirc.errors import MechcircError, UsageError
+from mechcirc.measures.weights import head_ov_output
 from mechcirc.tasks.pairs import PromptPairs
 
 from .planted import PlantedModel, ToyConfig
