@@ -42,7 +42,7 @@ from torch import Tensor
 
 from mechcirc.errors import UsageError
 from mechcirc.measures.result import HeadScore
-from mechcirc.measures.weights import expand_kv
+from mechcirc.measures.weights import expand_kv, final_norm_frozen, norm_kind
 from mechcirc.models.protocol import HookedModel
 
 __all__ = ["FUNCTION_WORDS", "cspa_full_scores", "function_token_ids", "qk_filter_mask"]
@@ -115,26 +115,10 @@ def _unembedding_directions(model: HookedModel) -> Float[Tensor, "d_model d_voca
     weight = getattr(norm, "weight", None) if norm is not None else None
     if weight is not None:
         w_u = weight[:, None] * w_u
-    if _norm_kind(model) == "LN":
+    if norm_kind(model) == "LN":
         w_u = w_u - w_u.mean(0, keepdim=True)
     w_u = w_u - w_u.mean(1, keepdim=True)
     return F.normalize(w_u, dim=0)
-
-
-def _norm_kind(model: HookedModel) -> str | None:
-    kind = getattr(model.cfg, "normalization_type", None)
-    return None if kind is None else ("RMS" if kind.startswith("RMS") else "LN")
-
-
-def _final_norm(model: HookedModel, x: Tensor, scale: Tensor) -> Tensor:
-    """The final norm as a linear map with the clean run's ``scale`` frozen (no bias)."""
-    kind = _norm_kind(model)
-    if kind == "LN":
-        x = x - x.mean(-1, keepdim=True)
-    norm = getattr(model, "ln_final", None)
-    weight = getattr(norm, "weight", None) if norm is not None else None
-    x = x / scale
-    return x if weight is None else x * weight
 
 
 def _cache_names(model: HookedModel, layers: Sequence[int]) -> set[str]:
@@ -232,7 +216,7 @@ def _cspa_batch(model, chunk, heads, means, seq, kl, filters):
     clean_logp = logits.float().log_softmax(-1)
     sem = chunk[..., None] if neighbours is None else neighbours.to(chunk.device)[chunk]
     for layer in layers:
-        lens_resid = _final_norm(model, cache[f"blocks.{layer}.hook_resid_pre"], scale)
+        lens_resid = final_norm_frozen(model, cache[f"blocks.{layer}.hook_resid_pre"], scale)
         u = directions.T[sem]  # [b, src, k_sem, d_model]
         lens = torch.einsum("bdm,bskm->bdsk", lens_resid, model.W_U.T[sem])
         keep = qk_filter_mask(lens, chunk, fn_tokens, fraction)  # [b, dst, src, k]
@@ -246,7 +230,7 @@ def _cspa_batch(model, chunk, heads, means, seq, kl, filters):
             kept = _negative_projection(moved, u, keep)  # [b, d, m]
             output = torch.einsum("bds,bsm->bdm", pattern[:, head], vo[:, :, head])
             for i, new in enumerate((mean[None].expand_as(output), mean[None] + kept)):
-                delta = _final_norm(model, new - output, scale) @ model.W_U
+                delta = final_norm_frozen(model, new - output, scale) @ model.W_U
                 kl[(lay, head)][i] += _kl_sum(clean_logp, logits + delta)
 
 

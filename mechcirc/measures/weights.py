@@ -24,10 +24,12 @@ __all__ = [
     "check_layer",
     "effective_embedding",
     "expand_kv",
+    "final_norm_frozen",
     "head_ov_logits",
     "head_ov_output",
     "layer0_representation",
     "n_kv_heads",
+    "norm_kind",
     "normalise",
     "optional_weight",
     "pessimistic_rank",
@@ -136,3 +138,20 @@ def pessimistic_rank(
     """How many other entries score at least the target's logit (ties count against it)."""
     chosen = logits.gather(-1, target[:, None])
     return (logits >= chosen).sum(-1) - 1
+
+
+def norm_kind(model: HookedModel) -> str | None:
+    """``"LN"`` (LayerNorm), ``"RMS"`` (RMSNorm) or None (no normalization) of the model."""
+    kind = getattr(model.cfg, "normalization_type", None)
+    return None if kind is None else ("RMS" if kind.startswith("RMS") else "LN")
+
+
+def final_norm_frozen(model: HookedModel, x: Tensor, scale: Tensor) -> Tensor:
+    """``ln_final`` as a linear map with a run's ``scale`` (``ln_final.hook_scale``) frozen and
+    no bias: how a change ``x`` of the final residual moves what the unembedding reads."""
+    if norm_kind(model) == "LN":
+        x = x - x.mean(-1, keepdim=True)
+    norm = getattr(model, "ln_final", None)
+    weight = getattr(norm, "weight", None) if norm is not None else None
+    x = x / scale
+    return x if weight is None else x * weight
