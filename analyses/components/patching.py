@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from jaxtyping import Float
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from mechcirc.measures.paths import PathPatcher
 from mechcirc.models.protocol import HookedModel
@@ -67,7 +68,7 @@ def path_effects(
     for batch in pairs.batches(batch_size):
         batch = batch.to(model.W_U.device)
         patcher = PathPatcher(model, batch.clean, batch.corrupted, receivers=receivers)
-        for i, sender in enumerate(senders):
+        for i, sender in enumerate(tqdm(senders, desc="path patching", leave=False)):
             logits, _ = patcher.run([sender], receivers)
             totals[i] += float(batch.evaluate(logits).double().sum())
     grid = torch.full((model.cfg.n_layers, model.cfg.n_heads), torch.nan)

@@ -94,6 +94,7 @@ def _analyse(model, pairs, config, edges, cspa_tokens) -> IOIComponents:
     effects = {
         "direct_effect": path_effects(model, pairs, baselines, last, every, config.batch_size)
     }
+    log.info("in-context copy, attention to the names, induction and duplicate-token scores")
     scores = _ioi_scores(model, pairs, config)
     roles = _direct_roles(model, config, scores, effects["direct_effect"], edges, cspa_tokens)
     _s_inhibition(model, pairs, config, baselines, roles, effects, edges)
@@ -145,6 +146,7 @@ def _direct_roles(model, config, scores, direct, edges, cspa_tokens) -> dict[str
     roles = {role: [h for h in found if _to_logits(h, edges)] for role, found in roles.items()}
     targets = [h for h in every if h[0] > 0 and abs(float(direct[h])) > config.cspa_effect]
     if targets:
+        log.info("CSPA of %d heads with |direct effect| > %g", len(targets), config.cspa_effect)
         scores["cspa"] = _cspa(model, config, targets, cspa_tokens)
     roles["copy_suppression"] = [
         h for h in targets if scores["cspa"][h] > config.cspa_threshold and _to_logits(h, edges)
@@ -180,6 +182,7 @@ def _s_inhibition(model, pairs, config, baselines, roles, effects, edges) -> Non
     if not movers:
         return
     senders = _upstream(model, movers)
+    log.info("S-inhibition: %d senders into %d name movers' queries", len(senders), len(movers))
     receivers = head_inputs(model, movers, "q")
     grid = path_effects(model, pairs, baselines, receivers, senders, config.batch_size)
     effects["s_inhibition_effect"] = grid
@@ -192,6 +195,7 @@ def _s_inhibition(model, pairs, config, baselines, roles, effects, edges) -> Non
     for kind in SWAPS:
         for column in _SWAP_KEYS.values():
             effects[f"{kind}_swap_{column}"] = torch.full_like(grid, torch.nan)
+    log.info("swap tests of %d S-inhibition candidates", len(candidates))
     for head in candidates:
         for kind, swap in SWAPS.items():
             swapped = swap(pairs.clean, pairs.positions)
@@ -221,6 +225,7 @@ def _induction_roles(model, pairs, config, baselines, roles, effects, scores) ->
     if not pure:
         return
     senders = _upstream(model, pure)
+    log.info("induction / duplicate-token: %d senders into %d values", len(senders), len(pure))
     receivers = head_inputs(model, pure, "v")
     grid = path_effects(model, pairs, baselines, receivers, senders, config.batch_size)
     effects["value_effect"] = grid
