@@ -38,7 +38,7 @@ from torch import Tensor
 
 from mechcirc.measures.attention_scores import RepeatedTokens, attention_scores
 from mechcirc.measures.context_copy import context_copy_scores
-from mechcirc.measures.corpus import corpus_text, corpus_tokens
+from mechcirc.measures.corpus import model_corpus_tokens
 from mechcirc.measures.cspa_full import cspa_full_scores
 from mechcirc.measures.name_movers import attention_to_names
 from mechcirc.models.hooks import enable_analysis_hooks
@@ -156,10 +156,7 @@ def _direct_roles(model, config, scores, direct, edges, cspa_tokens) -> dict[str
 
 def _cspa(model, config, targets: list[Head], tokens: Tensor | None) -> torch.Tensor:
     if tokens is None:
-        text = None if config.text is None else corpus_text(config.text)
-        bos = getattr(model.tokenizer, "bos_token_id", None)
-        bos = bos if getattr(model.cfg, "default_prepend_bos", False) else None
-        tokens = corpus_tokens(model.tokenizer, text, seq_len=config.cspa_seq_len, bos=bos)
+        tokens = model_corpus_tokens(model, config.text, seq_len=config.cspa_seq_len)
     score = cspa_full_scores(
         model,
         tokens[: config.cspa_sequences],

@@ -32,7 +32,7 @@ from mechcirc.config import Config, require_in, require_positive_int, require_ra
 from mechcirc.errors import UsageError
 from mechcirc.measures import attention_scores as pattern_scores
 from mechcirc.measures.context_copy import context_copy_scores
-from mechcirc.measures.corpus import corpus_text, corpus_tokens
+from mechcirc.measures.corpus import model_corpus_tokens
 from mechcirc.measures.cspa import cspa_scores
 from mechcirc.measures.cspa_full import cspa_full_scores
 from mechcirc.measures.name_movers import name_mover_scores
@@ -211,10 +211,7 @@ def _successor(model, config, pairs, progress):
 
 
 def _cspa(model, config, pairs, progress):
-    text = None if config.text is None else corpus_text(config.text)
-    bos = getattr(model.tokenizer, "bos_token_id", None)
-    bos = bos if getattr(model.cfg, "default_prepend_bos", False) else None
-    tokens = corpus_tokens(model.tokenizer, text, seq_len=config.cspa_seq_len, bos=bos)
+    tokens = model_corpus_tokens(model, config.text, seq_len=config.cspa_seq_len)
     score = cspa_full_scores(
         model,
         tokens[: config.cspa_sequences],

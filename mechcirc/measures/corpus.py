@@ -20,7 +20,7 @@ from torch import Tensor
 
 from mechcirc.errors import UsageError
 
-__all__ = ["BUNDLED_CORPUS", "corpus_text", "corpus_tokens"]
+__all__ = ["BUNDLED_CORPUS", "corpus_text", "corpus_tokens", "model_corpus_tokens"]
 
 BUNDLED_CORPUS = "public_domain_corpus.txt"
 
@@ -59,3 +59,17 @@ def corpus_tokens(
     if bos is not None:
         tokens = torch.cat([torch.full((n, 1), bos), tokens], dim=1)
     return tokens
+
+
+def model_corpus_tokens(
+    model, path: str | Path | None = None, *, seq_len: int = 61
+) -> Int[Tensor, "n seq_len"]:
+    """:func:`corpus_tokens` of ``path`` (default: the bundled corpus) for ``model``: its
+    tokenizer, with its BOS first when the model prepends one."""
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        raise UsageError("this model has no tokenizer: pass the natural-text token ids instead")
+    bos = getattr(tokenizer, "bos_token_id", None)
+    bos = bos if getattr(model.cfg, "default_prepend_bos", False) else None
+    text = None if path is None else corpus_text(path)
+    return corpus_tokens(tokenizer, text, seq_len=seq_len, bos=bos)

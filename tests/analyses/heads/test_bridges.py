@@ -195,3 +195,11 @@ def test_exact_shortcut_equals_the_two_run_definition(bridge, receivers):
         quick, _ = fast.run([(0, 2)], groups, positions=end)
         full, _ = slow.run([(0, 2)], groups, positions=end)
         assert torch.allclose(quick, full, atol=1e-4)
+
+
+def test_path_patching_leaves_the_hook_switches_as_found(bridge):
+    from mechcirc.models.hooks import hook_switches
+
+    before = hook_switches(bridge)
+    path_patch(bridge, _ioi(bridge, n=2), ["a0.h0"], ["a1.h1<k>", "logits"], positions="end")
+    assert hook_switches(bridge) == before

@@ -123,3 +123,21 @@ def test_every_score_leaves_the_hook_switches_as_found(bridge):
 def test_config_round_trips_through_json():
     config = HeadScoresConfig(scores=("cspa", "induction"), text="a.txt", cspa_fraction=0.1)
     assert HeadScoresConfig.from_dict(config.to_dict()) == config
+
+
+def test_the_bundled_corpus_and_a_text_file_become_token_sequences(tmp_path, gpt2_bridge):
+    from mechcirc.errors import UsageError
+    from mechcirc.measures.corpus import corpus_text, corpus_tokens, model_corpus_tokens
+
+    assert corpus_text().startswith("Four score and seven years ago")
+    tokens = model_corpus_tokens(gpt2_bridge, seq_len=61)
+    assert tokens.shape[1] == 61 and len(tokens) >= 25  # ~1,400 words of prose
+    text = tmp_path / "t.txt"
+    text.write_text("one two three four five six seven eight nine ten", "utf-8")
+    own = corpus_tokens(gpt2_bridge.tokenizer, corpus_text(text), seq_len=5, bos=0)
+    assert own.shape == (2, 5) and (own[:, 0] == 0).all()
+    with pytest.raises(UsageError, match="fewer than one sequence"):
+        corpus_tokens(gpt2_bridge.tokenizer, "too short", seq_len=61)
+    text.write_text("  ", "utf-8")
+    with pytest.raises(UsageError, match="empty"):
+        corpus_text(text)
