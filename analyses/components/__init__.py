@@ -16,6 +16,7 @@ from mechcirc.analyses.components.emergence import (
     component_emergence,
     emergence_curve,
     load_balancing,
+    scores_long,
 )
 from mechcirc.analyses.components.figures import plot_ioi_consistency
 from mechcirc.analyses.components.pipeline import run_ioi_components
@@ -38,6 +39,7 @@ __all__ = [
     "plot_ioi_consistency",
     "position_swap",
     "run_ioi_components",
+    "scores_long",
     "self_repair",
     "swap_head_outputs",
     "token_swap",

@@ -21,7 +21,7 @@ import pandas as pd
 
 from mechcirc.errors import UsageError
 
-__all__ = ["COLUMNS", "component_emergence", "emergence_curve", "load_balancing"]
+__all__ = ["COLUMNS", "component_emergence", "emergence_curve", "load_balancing", "scores_long"]
 
 COLUMNS = ("model", "step", "layer", "head", "score", "value", "in_circuit")
 
@@ -82,3 +82,29 @@ def load_balancing(frame: pd.DataFrame, score: str, top: int = 5) -> pd.DataFram
     ranked = ranked.groupby(["model", "step"], sort=True).head(top).copy()
     ranked["rank"] = ranked.groupby(["model", "step"]).cumcount() + 1
     return ranked[["model", "step", "rank", "layer", "head", "value"]].reset_index(drop=True)
+
+
+def scores_long(components: pd.DataFrame, scores: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The long table the rules read, from ``components.parquet`` rows over checkpoints
+    (columns ``model``, ``step``, ``layer``, ``head``, ``role`` and score columns). A head is
+    ``in_circuit`` where the table says so (an ``in_circuit`` column, e.g. from the EAP-IG
+    circuit) or, without one, where it has an IOI role at that checkpoint."""
+    from .result import SCORE_COLUMNS
+
+    scores = tuple(scores or (c for c in SCORE_COLUMNS if c in components.columns))
+    keys = ["model", "step", "layer", "head"]
+    missing = [c for c in [*keys, *scores] if c not in components.columns]
+    if missing:
+        raise UsageError(f"the components table lacks columns {missing}")
+    table = components.copy()
+    if "in_circuit" not in table.columns:
+        table["in_circuit"] = table.get("role", pd.Series("none", index=table.index)) != "none"
+    heads = table.groupby(keys, sort=True).agg(
+        {**dict.fromkeys(scores, "first"), "in_circuit": "max"}
+    )
+    long = heads.reset_index().melt(
+        id_vars=[*keys, "in_circuit"], value_vars=list(scores), var_name="score"
+    )
+    return long[list(COLUMNS)].sort_values(
+        ["model", "score", "step", "layer", "head"], ignore_index=True
+    )

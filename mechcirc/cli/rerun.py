@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
     command = manifest.get("command")
     if command not in RERUNNABLE:
         raise UsageError(
-            f"{source} holds a {command!r} run; rerun supports {', '.join(sorted(RERUNNABLE))}"
+            f"{source} holds a {command!r} run; rerun supports {', '.join(RERUNNABLE)}"
         )
     if not manifest.get("inputs"):
         raise UsageError(f"{source}'s manifest records no inputs (written by an older mechcirc)")

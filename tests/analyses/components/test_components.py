@@ -157,3 +157,21 @@ def test_consistency_figure_is_written(tmp_path):
     )
     fig = plot_ioi_consistency(frame, tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 1000 and len(fig.axes) == 3
+
+
+def test_scores_long_turns_component_tables_into_the_rules_input(planted_result):
+    from mechcirc.analyses.components import scores_long
+
+    frames = []
+    for step in (0, 10):
+        frame = planted_result.components_frame()
+        frame.insert(0, "step", step)
+        frame.insert(0, "model", "planted")
+        frames.append(frame)
+    long = scores_long(pd.concat(frames), ("context_copy", "attn_io"))
+    assert list(long.columns) == ["model", "step", "layer", "head", "score", "value", "in_circuit"]
+    assert len(long) == 2 * 2 * 8  # steps x scores x heads (a head with two roles counts once)
+    copier = long[(long["layer"] == 1) & (long["head"] == 0) & (long["score"] == "context_copy")]
+    assert copier["value"].tolist() == [1.0, 1.0] and copier["in_circuit"].all()
+    chosen = component_emergence(long, "context_copy").iloc[0]
+    assert (chosen["layer"], chosen["head"]) == (1, 0)
