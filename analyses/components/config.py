@@ -35,7 +35,8 @@ class IOIComponentsConfig(Config):
     """Thresholds and data of :func:`run_ioi_components` (defaults are Tigges et al.'s).
 
     Attributes:
-        n_prompts, seed: IOI prompt pairs (corruption ``abc``) when none are given.
+        n_prompts, seed: the IOI prompt pairs (corruption ``abc``) the CLI and the sweep
+            generate (a notebook passes its own pairs).
         copy_threshold: (negative) in-context copy score above which a head copies (10%).
         cspa_threshold: CSPA score above which a head suppresses copies (0.10).
         cspa_effect: CSPA is computed for heads outside layer 0 whose direct effect
