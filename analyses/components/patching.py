@@ -68,7 +68,12 @@ def path_effects(
     for batch in pairs.batches(batch_size):
         batch = batch.to(model.W_U.device)
         patcher = PathPatcher(model, batch.clean, batch.corrupted, receivers=receivers)
+        final = receivers == {f"blocks.{model.cfg.n_layers - 1}.hook_resid_post": []}
         for i, sender in enumerate(tqdm(senders, desc="path patching", leave=False)):
+            if final:  # only the answer positions' logits are needed
+                logits = patcher.answer_logits([sender], batch.answer_pos)
+                totals[i] += float(batch.metric_at_answer(logits).double().sum())
+                continue
             logits, _ = patcher.run([sender], receivers)
             totals[i] += float(batch.evaluate(logits).double().sum())
     grid = torch.full((model.cfg.n_layers, model.cfg.n_heads), torch.nan)

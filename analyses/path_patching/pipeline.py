@@ -171,7 +171,12 @@ def _patch(model, pairs, config, senders, groups, progress) -> PathPatchResult:
         clean_total += float(batch.evaluate(patcher.clean_logits).double().sum())
         corrupt_total += float(batch.evaluate(patcher.corrupted_logits).double().sum())
         positions = batch.answer_pos if config.positions == "end" else None
+        to_logits = config.freeze_mlps and list(config.receivers) == ["logits"]
         for i, sender in enumerate(senders):
+            if to_logits:  # the metric reads one position: unembed only that one
+                logits = patcher.answer_logits([parse_head(sender)], batch.answer_pos)
+                totals[i] += float(batch.metric_at_answer(logits).double().sum())
+                continue
             logits, _ = patcher.run([parse_head(sender)], groups, positions=positions)
             totals[i] += float(batch.evaluate(logits).double().sum())
     n = len(pairs)

@@ -143,6 +143,17 @@ class PathPatcher:
         self.inputs = {name: cache[name] for name in inputs}
 
     @torch.no_grad()
+    def answer_logits(
+        self, senders: Sequence[tuple[int, int]], positions: Int[Tensor, " batch"]
+    ) -> Float[Tensor, "batch vocab"]:
+        """Logits at one position per prompt after patching ``senders`` -> ``logits`` (the
+        final residual must have been named as a receiver at construction)."""
+        final = f"blocks.{self.model.cfg.n_layers - 1}.hook_resid_post"
+        resid = self.patched_input(final, senders)
+        rows = torch.arange(len(resid), device=resid.device)
+        return unembed(self.model, resid[rows, positions])
+
+    @torch.no_grad()
     def run(
         self,
         senders: Sequence[tuple[int, int]],
@@ -155,7 +166,7 @@ class PathPatcher:
         given), and the activations named in ``capture`` from that run. Receivers must have
         been named at construction for the exact shortcut (module docstring)."""
         if self.freeze_mlps and set(receivers) <= set(self.inputs):
-            recorded = {name: self._patched_input(name, senders) for name in receivers}
+            recorded = {name: self.patched_input(name, senders) for name in receivers}
             final = f"blocks.{self.model.cfg.n_layers - 1}.hook_resid_post"
             if set(receivers) == {final} and positions is None and not capture:
                 return unembed(self.model, recorded[final]), {}
@@ -170,8 +181,9 @@ class PathPatcher:
         logits = self.model.run_with_hooks(self.clean_tokens, fwd_hooks=hooks)
         return logits, captured
 
-    def _patched_input(self, name: str, senders: Sequence[tuple[int, int]]) -> Tensor:
-        """The receiver input ``name`` when only ``senders`` carry the corrupted output."""
+    def patched_input(self, name: str, senders: Sequence[tuple[int, int]]) -> Tensor:
+        """The receiver input ``name`` (cached at construction) when only ``senders`` carry
+        the corrupted output: the exact first run of path patching with MLPs frozen."""
         value = self.inputs[name].clone()
         for layer, head in senders:
             if layer >= receiver_layer(name, self.model.cfg.n_layers):
