@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PIN)
 	echo "$(TORCH_PIN)" > $(VENV)/torch-constraint.txt
-	$(PIP) install --quiet -c $(VENV)/torch-constraint.txt -e ".[dev,gguf]"
+	$(PIP) install --quiet -c $(VENV)/torch-constraint.txt -e ".[dev,gguf,ray,slurm]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -15,6 +15,7 @@ Example:
 
 from mechcirc.analyses.heads.pipeline import (
     DEFAULT_SCORES,
+    IOI_SCORES,
     SCORE_NAMES,
     HeadScores,
     HeadScoresConfig,
@@ -47,6 +48,7 @@ from mechcirc.measures.weights import (
 
 __all__ = [
     "DEFAULT_SCORES",
+    "IOI_SCORES",
     "PATTERN_SCORES",
     "SCORE_NAMES",
     "SUCCESSOR_BASES",

@@ -45,7 +45,14 @@ from mechcirc.tasks.registry import load_pairs
 
 from .token_sets import ioi_name_tokens, successor_sequences
 
-__all__ = ["DEFAULT_SCORES", "SCORE_NAMES", "HeadScores", "HeadScoresConfig", "head_scores"]
+__all__ = [
+    "DEFAULT_SCORES",
+    "IOI_SCORES",
+    "SCORE_NAMES",
+    "HeadScores",
+    "HeadScoresConfig",
+    "head_scores",
+]
 
 log = logging.getLogger(__name__)
 

@@ -46,7 +46,9 @@ def _info(args: argparse.Namespace) -> int:
     from mechcirc.models.loading import load_model
     from mechcirc.models.summary import model_summary
 
-    model = load_model(args.name, args.revision, device=args.device, dtype=args.dtype)
+    model = load_model(
+        args.name, args.revision, device=args.device, dtype=args.dtype, allow_bin=args.allow_bin
+    )
     for key, value in model_summary(model).items():
         print(f"{key:<18} {value}")
     return 0

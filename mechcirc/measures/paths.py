@@ -211,7 +211,7 @@ class PathPatcher:
         return hooks
 
 
-def unembed(model: HookedModel, resid: Float[Tensor, "batch pos d_model"]) -> Tensor:
+def unembed(model: HookedModel, resid: Float[Tensor, "*batch d_model"]) -> Tensor:
     """Logits of a final residual stream: ``ln_final`` (if any), ``W_U`` and ``b_U``."""
     norm = getattr(model, "ln_final", None)
     x = resid if norm is None else norm(resid)

@@ -16,6 +16,7 @@ _LAZY = {
     "describe_model": "mechcirc.models.summary",
     "ModelSource": "mechcirc.models.loading",
     "load_model": "mechcirc.models.loading",
+    "switch_revision": "mechcirc.models.loading",
     "resolve_source": "mechcirc.models.loading",
     "PYTHIA_STEPS": "mechcirc.models.names",
     "SHORT_NAMES": "mechcirc.models.names",

@@ -46,6 +46,10 @@ PYTHIA_STEPS: tuple[int, ...] = (0, *(2**i for i in range(10)), *range(1000, 143
 PYTHIA_SCHEDULE_TEXT = "0, 1, 2, 4, 8, ..., 512, then every 1000 from 1000 to 143000"
 
 _STEP_RE = re.compile(r"^step(\d+)$")
+REVISION_FORMS_TEXT = (
+    "stepN or N with N a whole number >= 0 (e.g. step143000 or 143000), "
+    "or a hub branch, tag or commit"
+)
 
 
 def is_pythia(model_id: str) -> bool:
@@ -81,15 +85,14 @@ def normalize_revision(revision: str | int | None, model_id: str) -> str | None:
     revision (a branch, tag or commit hash) passes through for other models.
 
     Raises:
+        UsageError: for a malformed step (``step-5``, ``stepabc``, ``-5``), naming the forms.
         ModelLoadError: for a Pythia step that was never released, naming the schedule.
     """
     if revision is None:
         return None
-    if isinstance(revision, bool):
-        raise UsageError(f"revision must be a step number or a hub revision, got {revision!r}")
-    text = str(revision).strip()
+    text = check_revision_form(revision)
     step: int | None = None
-    if isinstance(revision, int) or text.isdigit():
+    if text.isdigit():
         step = int(text)
     elif match := _STEP_RE.match(text):
         step = int(match.group(1))
@@ -101,6 +104,26 @@ def normalize_revision(revision: str | int | None, model_id: str) -> str | None:
             f"{PYTHIA_SCHEDULE_TEXT} (e.g. --revision step{_nearest_step(step)})."
         )
     return f"step{step}"
+
+
+def check_revision_form(revision: str | int) -> str:
+    """The revision as stripped text, or a ``UsageError`` if it is a malformed step.
+
+    A revision that starts with ``step`` must be ``step`` and digits, and a number must not be
+    negative; anything else (``main``, a tag, a commit hash) passes, since any model's hub
+    repository may have such branches. Needs no hub access.
+
+    Example:
+        >>> check_revision_form(" step1000 ")
+        'step1000'
+    """
+    if isinstance(revision, bool) or not isinstance(revision, int | str):
+        raise UsageError(f"revision must be {REVISION_FORMS_TEXT}, got {revision!r}")
+    text = str(revision).strip()
+    malformed_step = text.lower().startswith("step") and not _STEP_RE.match(text)
+    if not text or malformed_step or re.fullmatch(r"-\d+", text):
+        raise UsageError(f"invalid revision {text!r}: use {REVISION_FORMS_TEXT}")
+    return text
 
 
 def _nearest_step(step: int) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-from mechcirc.models.names import resolve_model_id
+from mechcirc.models.names import normalize_revision, resolve_model_id
 from mechcirc.models.tokenizers import pythia_tokenizer
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,9 @@ def build_offline_hub(
     """Write a hub cache under ``home/hub`` with ``model`` at every revision in ``revisions``.
 
     ``refs/main`` points at the last revision, as ``main`` is Pythia's final checkpoint.
-    Rebuilding is idempotent: the same revision always gets the same weights.
+    Rebuilding is idempotent: the same revision always gets the same weights. Revisions are
+    checked and normalised as ``load_model`` does (``1000`` -> ``step1000``; ``step-5`` and
+    unreleased Pythia steps are refused) before anything is written.
 
     Returns:
         ``home``, to be used as ``HF_HOME``.
@@ -91,6 +93,7 @@ def build_offline_hub(
     home = Path(home)
     shape = shape or TinyPythiaShape()
     model_id = resolve_model_id(model)
+    revisions = [normalize_revision(revision, model_id) for revision in revisions]
     repo_dir = home / "hub" / ("models--" + model_id.replace("/", "--"))
     tokenizer = pythia_tokenizer()
     for revision in revisions:

@@ -125,3 +125,11 @@ def test_help_imports_no_heavy_library():
 def test_models_info_takes_the_model_positionally(capsys):
     assert main(["models", "info", "pythia-160m", "--model", "gpt2"]) == 2
     assert "unrecognized arguments: --model" in capsys.readouterr().err
+
+
+def test_build_offline_into_a_home_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["models", "build-offline", "--home", str(blocker / "hub")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Not a directory" in err[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from shape_checks import unchecked
 
 from mechcirc.analyses.l3d.gradients import (
     kl_divergence,
@@ -95,7 +96,7 @@ def test_divergences_vanish_at_the_reference_only():
 
 def test_token_target_validates_shapes(tiny):
     group = select_parameters(tiny("gpt-neox"), "blocks.0.attn.o.*")
-    with pytest.raises(UsageError, match="one read position per row"):
+    with unchecked(), pytest.raises(UsageError, match="one read position per row"):
         TokenTarget(group, torch.zeros(4, 5, dtype=torch.long), torch.zeros(3, dtype=torch.long))
     with pytest.raises(UsageError, match="at least 2 sequences"):
         TokenTarget(group, torch.zeros(1, 5, dtype=torch.long), torch.zeros(1, dtype=torch.long))
