@@ -30,8 +30,10 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mechcirc.analyses.heads.result import HeadScore
 from mechcirc.errors import UsageError
+from mechcirc.measures.result import HeadScore
+
+__all__ = ["PATTERN_SCORES", "RepeatedTokens", "attention_scores", "repeated_tokens"]
 
 PATTERN_SCORES = ("induction", "previous_token", "duplicate_token")
 
