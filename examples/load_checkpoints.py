@@ -42,7 +42,7 @@ def main() -> None:
         os.environ.update(HF_HOME=home, HF_HUB_OFFLINE="1")
         import mechcirc
 
-        mechcirc.build_offline_hub(home)
+        mechcirc.build_offline_hub(home, micro=False)
         show_checkpoints(args.model, args.revisions.split(","))
 
 

@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES = (
     "models",
     "heads",
     "path_patch",
+    "components",
     "view",
     "tasks",
     "experiment",

@@ -144,7 +144,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def plan_and_options(settings: dict[str, Any]):
     """The checked :class:`SweepPlan` and :class:`SweepOptions` of ``settings``."""
-    from mechcirc.analyses.heads import parse_score_names
+    from mechcirc.analyses.heads import HeadScoresConfig
     from mechcirc.sweep import SweepOptions, build_plan
 
     plan_settings = {k: settings[k] for k in PLAN_KEYS if k in settings}
@@ -155,8 +155,8 @@ def plan_and_options(settings: dict[str, Any]):
         if key in plan_settings:
             plan_settings[key] = tuple(plan_settings[key])
     if "head_scores" in plan_settings:
-        plan_settings["head_scores"] = tuple(
-            parse_score_names(",".join(plan_settings["head_scores"]))
+        plan_settings["head_scores"] = HeadScoresConfig.parse_scores(
+            ",".join(plan_settings["head_scores"])
         )
     plan = build_plan(**plan_settings)
     options = SweepOptions.from_dict({k: settings[k] for k in OPTION_KEYS if k in settings})

@@ -12,7 +12,8 @@ from mechcirc.errors import UsageError
 TASK_OPTIONS = {
     "corruption": "IOI corruption: abc (S2 -> a third name, default) or s2-io",
     "order": "IOI name order: mixed (default), abba or baba",
-    "structure": "subject-verb agreement: all (default), simple, prepositional or relative",
+    "structure": "subject-verb agreement: all (default), simple, sentential, prepositional, "
+    "relative, subject_relative or within_relative",
 }
 BUNDLED_TOKENIZERS = {
     "pythia": "pythia-gpt-neox-20b.tokenizer.json",

@@ -29,7 +29,8 @@ import re
 from dataclasses import dataclass
 
 from mechcirc.errors import UsageError
-from mechcirc.models.names import PYTHIA_STEPS, is_pythia
+from mechcirc.models.micro_spec import MICRO_PYTHIA_ID, load_spec
+from mechcirc.models.names import PYTHIA_SCHEDULE_TEXT, PYTHIA_STEPS, is_pythia, known_steps
 
 __all__ = [
     "NAMED_SCHEDULES",
@@ -83,20 +84,21 @@ def register_schedule(model_id: str, steps: tuple[int, ...], tokens_per_step: in
 
 
 def checkpoint_steps(model_id: str) -> tuple[int, ...] | None:
-    """Every step the model was saved at (Pythia's 154, or a registered schedule); None if
-    unknown."""
-    if is_pythia(model_id):
-        return PYTHIA_STEPS
-    known = _SCHEDULES.get(model_id.lower())
-    return known[0] if known else None
+    """Every step the model was saved at (Pythia's 154, the micro-Pythia's, or a registered
+    schedule); None if unknown."""
+    registered = _SCHEDULES.get(model_id.lower())
+    return registered[0] if registered else known_steps(model_id)
 
 
 def tokens_per_step(model_id: str) -> int | None:
-    """Training tokens per optimizer step (2,097,152 for Pythia); None if unknown."""
+    """Training tokens per optimizer step (2,097,152 for Pythia; the micro-Pythia's average
+    trained tokens per step); None if unknown."""
     if is_pythia(model_id):
         return PYTHIA_TOKENS_PER_STEP
-    known = _SCHEDULES.get(model_id.lower())
-    return known[1] if known else None
+    if model_id.lower() == MICRO_PYTHIA_ID:
+        return load_spec().training.get("tokens_per_step")
+    registered = _SCHEDULES.get(model_id.lower())
+    return registered[1] if registered else None
 
 
 def revision_step(revision: str) -> int | None:
@@ -174,6 +176,6 @@ def _checked(
 
 def _describe(steps: tuple[int, ...]) -> str:
     if steps == PYTHIA_STEPS:
-        return "0, 1, 2, 4, ..., 512, then every 1000 from 1000 to 143000"
+        return PYTHIA_SCHEDULE_TEXT
     shown = ", ".join(map(str, steps[:8]))
     return f"{shown}{', ...' if len(steps) > 8 else ''} ({len(steps)} in all)"

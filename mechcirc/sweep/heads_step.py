@@ -11,12 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from mechcirc.analyses.heads import (
-    RepeatedTokens,
-    compute_head_scores,
-    parse_score_names,
-    scores_frame,
-)
+from mechcirc.analyses.heads import IOI_SCORES, HeadScoresConfig, head_scores
 from mechcirc.errors import UsageError
 from mechcirc.models.protocol import HookedModel
 from mechcirc.sweep.plan import SweepPlan
@@ -33,11 +28,10 @@ def head_score_table(
 ) -> pd.DataFrame:
     """The plan's head scores of ``model`` as one row per head (``layer``, ``head``, a column
     per score), on repeated random tokens drawn with the plan's seed."""
-    data = RepeatedTokens(seed=plan.seed)
-    scores = compute_head_scores(
-        model, list(plan.head_scores), data=data, pairs=ioi_pairs, batch_size=plan.batch_size
+    config = HeadScoresConfig(
+        scores=tuple(plan.head_scores), seed=plan.seed, batch_size=plan.batch_size
     )
-    return scores_frame(scores)
+    return head_scores(model, config, pairs=ioi_pairs).frame()
 
 
 class HeadsAnalysis(SweepAnalysis):
@@ -47,9 +41,12 @@ class HeadsAnalysis(SweepAnalysis):
     tables = ("heads",)
 
     def check(self, plan: SweepPlan) -> None:
-        names = parse_score_names(",".join(plan.head_scores))
-        if "name_mover" in names and "ioi" not in plan.tasks:
-            raise UsageError("the name_mover head score needs the ioi task in --tasks")
+        names = HeadScoresConfig.parse_scores(",".join(plan.head_scores))
+        needs_ioi = [name for name in names if name in IOI_SCORES]
+        if needs_ioi and "ioi" not in plan.tasks:
+            raise UsageError(
+                f"the {', '.join(needs_ioi)} head score(s) need the ioi task in --tasks"
+            )
 
     def run(self, ctx: UnitContext) -> None:
         config = {"scores": list(ctx.plan.head_scores), "seed": ctx.plan.seed}

@@ -37,11 +37,13 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mechcirc.analyses.heads.attention_scores import RepeatedTokens, repeated_tokens
-from mechcirc.analyses.heads.result import HeadScore
-from mechcirc.analyses.heads.weights import expand_kv
 from mechcirc.errors import UsageError
+from mechcirc.measures.attention_scores import RepeatedTokens, repeated_tokens
+from mechcirc.measures.result import HeadScore
+from mechcirc.measures.weights import expand_kv
 from mechcirc.models.hooks import enable_analysis_hooks
+
+__all__ = ["cspa_scores", "head_parts", "suppression_part"]
 
 
 def _batches(tokens: Tensor, batch_size: int):

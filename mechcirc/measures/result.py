@@ -15,6 +15,8 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+__all__ = ["HeadScore", "scores_frame"]
+
 
 @dataclass(frozen=True)
 class HeadScore:

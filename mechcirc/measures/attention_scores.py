@@ -1,7 +1,10 @@
 """Induction, previous-token and duplicate-token scores from attention on repeated tokens.
 
 Data: ``[BOS] r_0 .. r_{n-1} r_0 .. r_{n-1}`` with ``r`` uniform random non-special tokens
-(Olsson et al. 2022). With ``f`` the index of ``r_0`` (1 with BOS, else 0), a head's
+(Olsson et al. 2022) that the model has an embedding for: tokens whose input embedding row is
+exactly zero (never trained, such as every token outside the micro-Pythia's corpus) carry no
+identity for a head to match, so they are left out. With ``f`` the index of ``r_0`` (1 with
+BOS, else 0), a head's
 
 - previous-token score is its mean attention from each position ``p > f`` to ``p - 1``;
 - duplicate-token score is its mean attention from ``f + n + i`` (second copy of ``r_i``) to
@@ -27,8 +30,10 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from mechcirc.analyses.heads.result import HeadScore
 from mechcirc.errors import UsageError
+from mechcirc.measures.result import HeadScore
+
+__all__ = ["PATTERN_SCORES", "RepeatedTokens", "attention_scores", "repeated_tokens"]
 
 PATTERN_SCORES = ("induction", "previous_token", "duplicate_token")
 
@@ -51,13 +56,18 @@ class RepeatedTokens:
 
 
 def candidate_tokens(model) -> Int[Tensor, " n"]:
-    """Token ids to sample from: the tokenizer's vocabulary without special tokens."""
+    """Token ids to sample from: the tokenizer's vocabulary without special tokens and
+    without tokens whose input embedding is all zero."""
     tokenizer = getattr(model, "tokenizer", None)
     high = model.cfg.d_vocab if tokenizer is None else min(model.cfg.d_vocab, len(tokenizer))
     keep = torch.ones(high, dtype=torch.bool)
     if tokenizer is not None:
         special = [i for i in tokenizer.all_special_ids if i < high]
         keep[special] = False
+    embedding = getattr(model, "W_E", None)
+    if embedding is not None:
+        with torch.no_grad():
+            keep &= (embedding[:high] != 0).any(-1).cpu()
     return keep.nonzero().flatten()
 
 

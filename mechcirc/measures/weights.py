@@ -18,6 +18,22 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from mechcirc.errors import UsageError
+from mechcirc.models.protocol import HookedModel
+
+__all__ = [
+    "check_layer",
+    "effective_embedding",
+    "expand_kv",
+    "final_norm_frozen",
+    "head_ov_logits",
+    "head_ov_output",
+    "layer0_representation",
+    "n_kv_heads",
+    "norm_kind",
+    "normalise",
+    "optional_weight",
+    "pessimistic_rank",
+]
 
 
 def optional_weight(model, name: str) -> Tensor | None:
@@ -71,6 +87,25 @@ def layer0_representation(
 
 
 @torch.no_grad()
+def effective_embedding(
+    model: HookedModel, tokens: Int[Tensor, " n"]
+) -> Float[Tensor, "n d_model"]:
+    """Gould et al.'s effective token embedding ``MLP0(W_E)``: block 0's MLP applied to the
+    token embeddings through its own input norm (``ln2``), without the residual.
+
+    A model without an MLP in block 0 (attention-only toys) gives ``W_E`` itself.
+    """
+    embedded = model.W_E[tokens.to(model.W_E.device)]
+    block = model.blocks[0]
+    mlp = getattr(block, "mlp", None)
+    if mlp is None:
+        return embedded
+    norm = getattr(block, "ln2", None)
+    normed = embedded if norm is None else norm(embedded[None])[0]
+    return mlp(normed[None])[0]
+
+
+@torch.no_grad()
 def head_ov_output(
     model, layer: int, resid: Float[Tensor, "n d_model"]
 ) -> Float[Tensor, "n n_heads d_model"]:
@@ -103,3 +138,20 @@ def pessimistic_rank(
     """How many other entries score at least the target's logit (ties count against it)."""
     chosen = logits.gather(-1, target[:, None])
     return (logits >= chosen).sum(-1) - 1
+
+
+def norm_kind(model: HookedModel) -> str | None:
+    """``"LN"`` (LayerNorm), ``"RMS"`` (RMSNorm) or None (no normalization) of the model."""
+    kind = getattr(model.cfg, "normalization_type", None)
+    return None if kind is None else ("RMS" if kind.startswith("RMS") else "LN")
+
+
+def final_norm_frozen(model: HookedModel, x: Tensor, scale: Tensor) -> Tensor:
+    """``ln_final`` as a linear map with a run's ``scale`` (``ln_final.hook_scale``) frozen and
+    no bias: how a change ``x`` of the final residual moves what the unembedding reads."""
+    if norm_kind(model) == "LN":
+        x = x - x.mean(-1, keepdim=True)
+    norm = getattr(model, "ln_final", None)
+    weight = getattr(norm, "weight", None) if norm is not None else None
+    x = x / scale
+    return x if weight is None else x * weight
