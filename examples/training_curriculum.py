@@ -17,10 +17,10 @@ import argparse
 
 import torch
 
-from mechcirc.analyses.training import TrainConfig, Trainer
 from mechcirc.analyses.training.circuits import count_code, zero_attention_share
 from mechcirc.tasks import SPARSE_MODULAR_ADDITION
 from mechcirc.toys import CrossAttentionConfig, HookedCrossAttention
+from mechcirc.training import TrainConfig, Trainer
 
 K = 5
 

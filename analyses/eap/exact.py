@@ -18,7 +18,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from mechcirc.analyses.eap.forward import run_metric
-from mechcirc.analyses.eap.model_parts import ModelParts, frozen_parameters
+from mechcirc.analyses.eap.model_parts import ModelParts, attribution_mode
 from mechcirc.analyses.eap.patching import CircuitPatch, corrupted_sources
 from mechcirc.tasks import PromptPairs
 
@@ -35,7 +35,7 @@ def exact_scores(
     scores = torch.zeros(layout.n_src, layout.n_dst, dtype=torch.float64)
     batches = list(pairs.batches(batch_size))
     bar = tqdm(total=len(batches) * len(edges), desc="exact", unit="edge", disable=not progress)
-    with frozen_parameters(model), torch.no_grad():
+    with attribution_mode(model), torch.no_grad():
         for batch in batches:
             batch = batch.to(device)
             corrupted, _ = corrupted_sources(model, parts, batch)

@@ -38,7 +38,7 @@ from jaxtyping import Bool
 from torch import Tensor
 
 from mechcirc.analyses.eap.forward import run_metric
-from mechcirc.analyses.eap.model_parts import ModelParts, frozen_parameters
+from mechcirc.analyses.eap.model_parts import ModelParts, attribution_mode
 from mechcirc.analyses.eap.patching import CircuitPatch, corrupted_sources
 from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph
@@ -115,7 +115,7 @@ class FaithfulnessEvaluator:
         clean, corrupted = [], []
         cache: list[Tensor] | None = []
         cached_bytes = 0
-        with frozen_parameters(model), torch.no_grad():
+        with attribution_mode(model), torch.no_grad():
             for batch in self._batches():
                 sources, metric = corrupted_sources(model, self.parts, batch)
                 corrupted.append(metric.double().cpu())
@@ -145,7 +145,7 @@ class FaithfulnessEvaluator:
             )
         in_graph = in_graph.to(self.device, torch.bool)
         total = 0.0
-        with frozen_parameters(self.model), torch.no_grad():
+        with attribution_mode(self.model), torch.no_grad():
             for i, batch in enumerate(self._batches()):
                 if self._cache is not None:
                     sources = self._cache[i]

@@ -25,11 +25,19 @@ from mechcirc.analyses.training.grokking import (
 )
 from mechcirc.analyses.training.jobs import ToyTrainingConfig, run_training
 from mechcirc.analyses.training.semi_grokking import SemiGrokkingConfig, run_semi_grokking
-from mechcirc.analyses.training.trainer import TrainConfig, Trainer
 from mechcirc.analyses.training.ungrokking import UngrokkingConfig, run_ungrokking
+from mechcirc.training import (
+    IGNORE_INDEX,
+    METRICS_FILE,
+    TrainConfig,
+    Trainer,
+    learning_rate,
+)
 
 __all__ = [
     "EXPERIMENTS",
+    "IGNORE_INDEX",
+    "METRICS_FILE",
     "CurriculumConfig",
     "EfficiencyConfig",
     "GrokkingConfig",
@@ -40,6 +48,7 @@ __all__ = [
     "UngrokkingConfig",
     "experiment_config",
     "grokked_model",
+    "learning_rate",
     "run_curriculum",
     "run_efficiency",
     "run_experiment",

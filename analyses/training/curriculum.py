@@ -41,11 +41,11 @@ from mechcirc.analyses.training.curriculum_setup import (
     datasets,
     model_config,
 )
-from mechcirc.analyses.training.trainer import TrainConfig, Trainer
 from mechcirc.checkpoints import save_checkpoint
 from mechcirc.runs import RunFolder
 from mechcirc.tasks.modular_addition import TrainTestSplit
 from mechcirc.toys.cross_attention import HookedCrossAttention
+from mechcirc.training import TrainConfig, Trainer
 
 __all__ = [
     "CurriculumConfig",

@@ -32,10 +32,10 @@ from mechcirc.analyses.training.circuits import (
     zero_attention_share,
     zero_counts,
 )
-from mechcirc.analyses.training.trainer import TrainConfig, Trainer
 from mechcirc.runs import RunFolder
 from mechcirc.tasks.sparse_modular_addition import SPARSE_MODULAR_ADDITION
 from mechcirc.toys.cross_attention import HookedCrossAttention
+from mechcirc.training import TrainConfig, Trainer
 
 __all__ = ["attention_graph_run", "compute", "counting_zeros", "train_embedding_models", "write"]
 

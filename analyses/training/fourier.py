@@ -18,7 +18,7 @@ frequencies ``K`` of a model:
 - ``key_share``: the share of the centred logits' energy in the key-frequency subspace.
 
 :class:`FourierProbe` records every coefficient (and the correct-class logits) at each
-evaluation of a :class:`~mechcirc.analyses.training.trainer.Trainer`, so the proxies can be
+evaluation of a :class:`~mechcirc.training.Trainer`, so the proxies can be
 computed afterwards with the key frequencies of the final model (:func:`proxies_over_training`).
 
 Example:

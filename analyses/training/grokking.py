@@ -31,13 +31,6 @@ from torch import nn
 
 from mechcirc.analyses.training import figures
 from mechcirc.analyses.training.fourier import FourierProbe, proxies_over_training
-from mechcirc.analyses.training.trainer import (
-    CHECKPOINT_FILE,
-    TrainConfig,
-    Trainer,
-    load_parameters,
-    resume_problem,
-)
 from mechcirc.checkpoints import load_checkpoint
 from mechcirc.config import Config, require_positive_int, require_range
 from mechcirc.errors import UsageError
@@ -45,6 +38,13 @@ from mechcirc.models.summary import describe_model
 from mechcirc.runs import RunFolder
 from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit, is_prime
 from mechcirc.toys.grokking import grokking_model, last_position_logits
+from mechcirc.training import (
+    CHECKPOINT_FILE,
+    TrainConfig,
+    Trainer,
+    load_parameters,
+    resume_problem,
+)
 
 __all__ = [
     "GrokkingConfig",

@@ -1,7 +1,7 @@
 """One training run of a toy model, as ``mechcirc train`` runs it: config, pipeline, result.
 
 :class:`ToyTrainingConfig` names the toy model, its data and a nested
-:class:`~mechcirc.analyses.training.trainer.TrainConfig`; its presets are the papers' settings,
+:class:`~mechcirc.training.TrainConfig`; its presets are the papers' settings,
 taken from the experiments' own configs so the two never disagree: ``grokking`` is
 :class:`~mechcirc.analyses.training.grokking.GrokkingConfig`'s default (P = 113, 30% of the
 pairs, AdamW lr 1e-3, betas (0.9, 0.98), weight decay 1.0), ``cross-attention`` the curriculum's
@@ -24,13 +24,6 @@ from torch import nn
 from mechcirc.analyses.training import figures
 from mechcirc.analyses.training.curriculum_setup import PAPER_LR, CurriculumConfig
 from mechcirc.analyses.training.grokking import GrokkingConfig
-from mechcirc.analyses.training.trainer import (
-    CHECKPOINT_FILE,
-    TrainConfig,
-    Trainer,
-    default_logits,
-    resume_problem,
-)
 from mechcirc.config import Config, require_positive_int, require_range
 from mechcirc.errors import UsageError
 from mechcirc.models.summary import describe_model
@@ -39,6 +32,13 @@ from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit, is
 from mechcirc.tasks.sparse_modular_addition import SPARSE_MODULAR_ADDITION
 from mechcirc.toys.cross_attention import CrossAttentionConfig, HookedCrossAttention
 from mechcirc.toys.grokking import grokking_model, last_position_logits
+from mechcirc.training import (
+    CHECKPOINT_FILE,
+    TrainConfig,
+    Trainer,
+    default_logits,
+    resume_problem,
+)
 
 __all__ = ["ToyTrainingConfig", "TrainingResult", "run_training"]
 

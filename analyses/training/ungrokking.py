@@ -37,12 +37,12 @@ from mechcirc.analyses.training.fourier import (
     spectrum_of,
 )
 from mechcirc.analyses.training.grokking import GrokkingConfig, grokked_model, train_grokking
-from mechcirc.analyses.training.trainer import parameter_norm
 from mechcirc.config import require_positive_int, require_range
 from mechcirc.errors import UsageError
 from mechcirc.runs import RunFolder
 from mechcirc.tasks.modular_addition import TrainTestSplit
 from mechcirc.toys.grokking import grokking_model, last_position_logits
+from mechcirc.training import parameter_norm
 
 __all__ = [
     "UngrokkingConfig",

@@ -128,8 +128,8 @@ def execute(
 def _check_resume(experiment, config, out: Path) -> None:
     """Refuse ``--resume`` before the folder is touched: unsupported, or other data."""
     from mechcirc.analyses.training.experiments import EXPERIMENTS
-    from mechcirc.analyses.training.trainer import CHECKPOINT_FILE, resume_problem
     from mechcirc.errors import UsageError
+    from mechcirc.training import CHECKPOINT_FILE, resume_problem
 
     if not experiment.resumable:
         resumable = [name for name, e in EXPERIMENTS.items() if e.resumable]

@@ -107,9 +107,9 @@ def execute(config, out: str | Path, *, overwrite: bool = False, resume: bool = 
     import torch
 
     from mechcirc.analyses.training.jobs import run_training
-    from mechcirc.analyses.training.trainer import CHECKPOINT_FILE, resume_problem
     from mechcirc.errors import UsageError
     from mechcirc.runs import RunFolder, prepare_out_dir
+    from mechcirc.training import CHECKPOINT_FILE, resume_problem
 
     out = prepare_out_dir(out, overwrite=overwrite, resume=resume, can_resume=True)
     if resume:

@@ -95,7 +95,7 @@ def test_refused_runs_leave_the_folder_untouched(tmp_path, capsys):
 
 
 def test_a_failure_mid_run_is_recorded(tmp_path, monkeypatch):
-    from mechcirc.analyses.training import trainer
+    from mechcirc import training as trainer
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("injected failure")

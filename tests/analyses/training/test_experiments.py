@@ -102,7 +102,7 @@ def test_rerun_of_a_grokking_experiment_reproduces_its_metrics(tmp_path):
 
 
 def test_a_failure_mid_run_is_recorded(tmp_path, monkeypatch, capsys):
-    from mechcirc.analyses.training import trainer
+    from mechcirc import training as trainer
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("injected failure")
