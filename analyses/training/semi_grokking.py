@@ -41,7 +41,13 @@ class SemiGrokkingConfig(GrokkingConfig):
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {"steps": 50_000, "checkpoint_every": None},
-        "p47": {"p": 47, "steps": 6000, "eval_every": 50, "train_fractions": [0.12, 0.18]},
+        "p47": {
+            "p": 47,
+            "steps": 6000,
+            "eval_every": 50,
+            "train_fractions": [0.12, 0.18],
+            "float64_loss": False,  # as the earlier results at P = 47 were trained
+        },
         "quick": {
             "p": 11,
             "steps": 20,

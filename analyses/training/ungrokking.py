@@ -72,10 +72,7 @@ class UngrokkingConfig(GrokkingConfig):
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
         "p47": {
-            "p": 47,
-            "train_fraction": 0.5,
-            "steps": 4000,
-            "eval_every": 50,
+            **GrokkingConfig.PRESETS["p47"],
             "subset_fractions": [0.05, 0.1, 0.2],
             "continue_steps": 4000,
         },
