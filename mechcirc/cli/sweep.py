@@ -21,6 +21,18 @@ from typing import Any
 from mechcirc.cli.common import comma_list, finite_float, positive_int
 from mechcirc.errors import MechcircError, UsageError
 
+__all__ = [
+    "COMMAND",
+    "LIST_KEYS",
+    "OPTION_KEYS",
+    "OTHER_KEYS",
+    "PLAN_KEYS",
+    "RENAMED",
+    "plan_and_options",
+    "register",
+    "settings_from_args",
+]
+
 COMMAND = "sweep"
 LIST_KEYS = ("models", "tasks", "analyses", "head_scores")
 PLAN_KEYS = (
