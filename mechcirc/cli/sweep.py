@@ -191,7 +191,8 @@ def _run(args: argparse.Namespace) -> int:
         report=not args.no_report,
     )
     _print_status(result.path, result.status, result.failed, ran=result.ran)
-    print(f"tables: {result.path}/*.parquet; figures: {result.path / 'figures'}")
+    print(f"tables: {result.path}/*.parquet")
+    _print_figures(result.path)
     if not args.no_report:
         print(f"report: {result.path / 'report.html'}")
     if result.failed:
@@ -220,13 +221,18 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_figures(sweep: Path) -> None:
+    names = sorted(path.stem for path in (sweep / "figures").glob("*.png"))
+    print(f"figures: {sweep / 'figures'} ({', '.join(names) or 'none'}; PNG and SVG)")
+
+
 def _collect(args: argparse.Namespace) -> int:
     from mechcirc.sweep import collect
 
     tables = collect(args.dir, report=not args.no_report)
     for name, frame in tables.items():
         print(f"{Path(args.dir) / name}.parquet: {len(frame)} rows")
-    print(f"figures: {Path(args.dir) / 'figures'}")
+    _print_figures(Path(args.dir))
     if not args.no_report:
         print(f"report: {Path(args.dir) / 'report.html'}")
     return 0
