@@ -23,6 +23,8 @@ from mechcirc.errors import UsageError
 from mechcirc.splits import TrainTestSplit
 from mechcirc.tasks.registry import register
 
+__all__ = ["MODULAR_ADDITION", "ModularAddition", "TrainTestSplit", "all_pairs", "is_prime"]
+
 
 def is_prime(n: int) -> bool:
     """Whether ``n`` is a prime number (trial division; P is small here)."""

@@ -38,6 +38,17 @@ from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.registry import register
 from mechcirc.tasks.tokens import tokenizer_label, word_token
 
+__all__ = [
+    "CLAUSE_VERBS",
+    "NOUNS",
+    "PREPOSITIONS",
+    "STRUCTURES",
+    "SUBJECT_VERB_AGREEMENT",
+    "SVA_METRICS",
+    "SubjectVerbAgreementTask",
+    "VERBS",
+]
+
 NOUNS = (  # (singular, plural)
     ("author", "authors"), ("pilot", "pilots"), ("surgeon", "surgeons"), ("farmer", "farmers"),
     ("manager", "managers"), ("customer", "customers"), ("officer", "officers"),

@@ -30,6 +30,17 @@ from mechcirc.errors import UsageError
 from mechcirc.tasks import PromptPairs, TrainTestSplit
 from mechcirc.training import IGNORE_INDEX
 
+__all__ = [
+    "Corpus",
+    "INDUCTION",
+    "TRAINING_OPTIONS",
+    "answered_rows",
+    "build_corpus",
+    "induction_rows",
+    "padded_rows",
+    "pair_token_ids",
+]
+
 log = logging.getLogger(__name__)
 
 INDUCTION = "induction"

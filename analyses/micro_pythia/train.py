@@ -31,6 +31,15 @@ from mechcirc.models.micro_spec import MicroPythiaSpec, load_spec, shipped_folde
 from mechcirc.models.tokenizers import pythia_tokenizer
 from mechcirc.training import METRICS_FILE, TrainConfig, Trainer
 
+__all__ = [
+    "EVAL_BATCH_SIZE",
+    "TrainedMicroPythia",
+    "compare_with_shipped",
+    "snapshot",
+    "train_micro_pythia",
+    "trainer_config",
+]
+
 log = logging.getLogger(__name__)
 
 EVAL_BATCH_SIZE = 250

@@ -22,6 +22,20 @@ from typing import Any
 
 from mechcirc.cli.common import add_model_args, add_out_args, comma_list, finite_float, positive_int
 
+__all__ = [
+    "COMMAND",
+    "CONFIG_FLAGS",
+    "DIVERGENCES",
+    "TOY_WEIGHTS",
+    "config_from_args",
+    "execute",
+    "execute_members",
+    "inputs_from_args",
+    "members_from_args",
+    "register",
+    "rerun",
+]
+
 COMMAND = "l3d"
 TOY_WEIGHTS = "toy_model.safetensors"
 

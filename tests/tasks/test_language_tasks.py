@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from pair_checks import assert_valid_pairs, rows
 
 from mechcirc import tasks
 from mechcirc.errors import UsageError
 from mechcirc.tasks.gendered_pronoun import FEMALE_NAMES, MALE_NAMES
 from mechcirc.tasks.subject_verb_agreement import NOUNS
+
+from .pair_checks import assert_valid_pairs, rows
 
 
 def test_gendered_pronoun_500_pairs(real_tok):
