@@ -16,6 +16,20 @@ import pandas as pd
 from mechcirc.runs import RunFolder
 from mechcirc.views.figures import save_figure as _save_figure
 
+__all__ = [
+    "accuracy_curves",
+    "attention_graph",
+    "attention_heatmap",
+    "counting_heatmap",
+    "embedding_scatter",
+    "interpolation_curve",
+    "proxy_curves",
+    "save_figure",
+    "series_plot",
+    "series_plot_by",
+    "trajectory_plot",
+]
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from mechcirc.cli.common import comma_list, positive_int
 
+__all__ = ["NAMES", "config_from_args", "execute", "register", "rerun"]
+
 NAMES = ("curriculum", "efficiency", "grokking", "semi-grokking", "ungrokking")
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from mechcirc.cli.common import add_out_args
 
+__all__ = ["RERUNNABLE", "register"]
+
 # manifest "command" -> the CLI module whose rerun(manifest, out, overwrite=) runs it again
 RERUNNABLE = {
     "eap": "mechcirc.cli.eap",

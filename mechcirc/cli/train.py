@@ -16,6 +16,8 @@ from typing import Any
 
 from mechcirc.cli.common import positive_int
 
+__all__ = ["DATA_FLAGS", "TOYS", "TRAIN_FLAGS", "config_from_args", "execute", "register", "rerun"]
+
 TOYS = ("cross-attention", "grokking")
 # flag -> (config field, the toy it applies to, or None for both)
 DATA_FLAGS = {
