@@ -4,8 +4,6 @@ folder, records failures, reruns; presets agree with the experiments; the exampl
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +19,7 @@ from mechcirc.analyses.training import (
 from mechcirc.cli import main
 from mechcirc.tasks import SPARSE_MODULAR_ADDITION
 from mechcirc.toys import CrossAttentionConfig, HookedCrossAttention
+from tests.examples.runner import run_example
 
 ROOT = Path(__file__).resolve().parents[3]
 BASE = ["train", "grokking", "--p", "7", "--eval-every", "5", "--no-progress"]
@@ -123,23 +122,16 @@ def test_train_presets_are_the_experiments_settings():
     assert ToyTrainingConfig.from_dict(cross.to_dict()) == cross
 
 
-def run_example(script: str) -> dict[str, str]:
+def printed_values(script: str) -> dict[str, str]:
     """Run ``examples/<script> --quick``; its ``name: value`` lines."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    lines = [line.rsplit(" ", 1) for line in result.stdout.splitlines() if ":" in line]
+    out = run_example(script, "--quick")
+    lines = [line.rsplit(" ", 1) for line in out.splitlines() if ":" in line]
     return {name.rstrip(":"): value for name, value in lines}
 
 
 @pytest.mark.slow
 def test_grokking_example_prints_the_pipelines_numbers():
-    printed = run_example("training_grokking.py")
+    printed = printed_values("training_grokking.py")
     expected = run_grokking(GrokkingConfig.preset("quick")).summary
     assert int(printed["train pairs"]) == expected["n_train"]
     assert float(printed["final test accuracy"]) == pytest.approx(
@@ -152,7 +144,7 @@ def test_grokking_example_prints_the_pipelines_numbers():
 
 @pytest.mark.slow
 def test_curriculum_example_prints_measures_that_recompute():
-    printed = run_example("training_curriculum.py")
+    printed = printed_values("training_curriculum.py")
     p2 = SPARSE_MODULAR_ADDITION.build(
         p=2, seq_len=12, k=5, n_train=64, n_test=64, seed=1, d_vocab=4
     )
