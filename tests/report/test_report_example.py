@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import re
-import runpy
-from pathlib import Path
 
 import pytest
 
 from mechcirc.graph import CircuitGraph
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "report_pages.py"
+from tests.examples.runner import example_main
 
 
 @pytest.mark.slow
 def test_report_example(tmp_path, capsys):
-    namespace = runpy.run_path(str(EXAMPLE))  # defines main() without running it
-    namespace["main"](["--out", str(tmp_path / "run")])
+    example_main("report_pages.py")(["--out", str(tmp_path / "run")])
     out = capsys.readouterr().out
     graph = CircuitGraph.load_json(tmp_path / "run" / "graph.json")
     stored, total, member = map(

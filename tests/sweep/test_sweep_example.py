@@ -3,23 +3,17 @@ numbers."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sweep_over_checkpoints.py"
+from tests.examples.runner import run_example
 
 
 @pytest.mark.slow
 def test_sweep_example_quick(tmp_path):
     out = tmp_path / "sweep"
-    argv = [sys.executable, str(EXAMPLE), "--quick", "--home", str(tmp_path / "hub")]
-    done = subprocess.run([*argv, "--out", str(out)], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    argv = ["--quick", "--home", str(tmp_path / "hub"), "--out", str(out)]
+    lines = run_example("sweep_over_checkpoints.py", *argv).splitlines()
     assert "plan: 8 units (pythia-70m, pythia-160m; 2 tasks)" in lines
     assert "units: 8 done, 0 failed, 0 pending, 0 running" in lines
     behaviour = pd.read_parquet(out / "behaviour.parquet")
