@@ -17,7 +17,7 @@ Example:
     >>> found.metrics()["n_edges"]                                         # doctest: +SKIP
 """
 
-from importlib import import_module
+from mechcirc.lazy import lazy_attributes
 
 _LAZY = {
     # behaviour: the task metric on clean and corrupted prompts
@@ -52,11 +52,7 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mechcirc.analyses' has no attribute {name!r}")
+__getattr__ = lazy_attributes("mechcirc.analyses", _LAZY)
 
 
 def __dir__() -> list[str]:

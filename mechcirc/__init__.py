@@ -7,10 +7,10 @@ Example:
     >>> model = mechcirc.load_model("pythia-160m", revision="step143000")  # doctest: +SKIP
 """
 
-from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 from mechcirc.errors import MechcircError, ModelLoadError, UsageError
+from mechcirc.lazy import lazy_attributes
 
 try:
     __version__ = version("mechcirc")
@@ -31,8 +31,4 @@ __all__ = [
     *_LAZY,
 ]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mechcirc' has no attribute {name!r}")
+__getattr__ = lazy_attributes("mechcirc", _LAZY)

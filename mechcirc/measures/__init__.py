@@ -11,7 +11,7 @@ Example:
     >>> score = context_copy_scores(model, pairs.clean, pairs.positions)   # doctest: +SKIP
 """
 
-from importlib import import_module
+from mechcirc.lazy import lazy_attributes
 
 _LAZY = {
     "HeadScore": "mechcirc.measures.result",
@@ -38,8 +38,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mechcirc.measures' has no attribute {name!r}")
+__getattr__ = lazy_attributes("mechcirc.measures", _LAZY)

@@ -4,7 +4,7 @@ Exports load on first use, so importing a light module such as ``mechcirc.models
 ``mechcirc models list`` needs) does not import torch and TransformerLens.
 """
 
-from importlib import import_module
+from mechcirc.lazy import lazy_attributes
 
 _LAZY = {
     "resolve_device": "mechcirc.models.device",
@@ -34,8 +34,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mechcirc.models' has no attribute {name!r}")
+__getattr__ = lazy_attributes("mechcirc.models", _LAZY)
