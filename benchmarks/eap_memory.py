@@ -29,10 +29,10 @@ COMMAND = ["eap", "--model", "pythia-160m", "--revision", "step143000", "--metho
 VARIANTS = {"search skipped": [], "greedy 40": ["--greedy", "40"]}
 
 
-def run_eap(home: str, n: int, extra: list[str], out: Path) -> dict:
+def run_eap(mechcirc: list[str], home: str, n: int, extra: list[str], out: Path) -> dict:
     """Peak RSS (GiB) and the manifest's timings of one ``mechcirc eap`` process."""
     env = {**os.environ, "HF_HOME": home, "HF_HUB_OFFLINE": "1"}
-    argv = [*MECHCIRC, *COMMAND, "--n", str(n), *extra, "--out", str(out), "--overwrite"]
+    argv = [*mechcirc, *COMMAND, "--n", str(n), *extra, "--out", str(out), "--overwrite"]
     log = out.with_suffix(".log")
     with log.open("w") as output:
         child = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -47,6 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", help="an offline hub (built into a temporary folder if absent)")
     parser.add_argument("--sizes", default="32,512,5000")
+    parser.add_argument(
+        "--mechcirc",
+        default=" ".join(MECHCIRC),
+        help="the command to measure (an older checkout's)",
+    )
+    parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     sizes = [int(n) for n in args.sizes.split(",")]
@@ -58,10 +64,10 @@ def main() -> None:
 
             build_offline_hub(home)
         results: dict = {"command": " ".join(["mechcirc", *COMMAND]), "runs": {}}
-        for label, extra in VARIANTS.items():
+        for label in args.variants.split(","):
             runs = {}
             for n in sizes:
-                runs[n] = run_eap(home, n, extra, scratch / f"run-{n}")
+                runs[n] = run_eap(args.mechcirc.split(), home, n, VARIANTS[label], scratch / f"{n}")
                 print(f"{label:<15} n={n:<6} peak {runs[n]['peak_rss_gib']:.3f} GiB", flush=True)
             base = runs[sizes[0]]["peak_rss_gib"]
             for n in sizes:

@@ -15,7 +15,8 @@ once for all the circuits evaluated on it:
 
 Only positions from ``start`` on are kept: ``start`` is the first position where some row's
 clean and corrupted tokens differ. Before it every run of the batch (clean, corrupted or
-patched) computes the same values, since attention is causal, so nothing there is patched.
+patched) computes the same values when attention is causal, so nothing there is patched; a
+model whose ``cfg.attention_dir`` is not ``"causal"`` keeps every position (``start`` 0).
 Each value is kept in the dtype the model computed it in, so a destination fed from here
 reproduces the corrupted run bit for bit. ``nbytes`` is what a cache of this batch costs.
 
@@ -104,9 +105,11 @@ def first_difference(batch: PromptPairs) -> int:
 
 
 def record_corrupted(model, parts: ModelParts, batch: PromptPairs) -> CorruptedRun:
-    """One no-grad forward of ``batch.corrupted`` recording every value a patch reads."""
+    """One no-grad forward of ``batch.corrupted`` recording every value a patch reads (from
+    the first difference on; from position 0 when attention is not causal)."""
     values: dict[str, Tensor] = {}
-    start = first_difference(batch)
+    causal = getattr(model.cfg, "attention_dir", "causal") == "causal"
+    start = first_difference(batch) if causal else 0
 
     def keep(name: str) -> Hook:
         def hook(x, hook):

@@ -172,7 +172,7 @@ def circuit_metric(model, pairs: PromptPairs, in_graph: torch.Tensor) -> torch.T
         def patch(dst: int, head: int | None):
             def hook(x, hook):
                 x = x.clone()
-                shift = torch.einsum("s,sbpd->bpd", patched[:, dst].float(), delta)
+                shift = torch.einsum("s,sbpd->bpd", patched[:, dst].to(delta.dtype), delta)
                 if head is None:
                     x -= shift
                 else:

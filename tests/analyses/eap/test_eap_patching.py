@@ -9,6 +9,8 @@ from eap_reference import circuit_metric, private_model, random_pairs
 
 from mechcirc.analyses.eap import FaithfulnessEvaluator, attribute, smallest_circuit
 from mechcirc.analyses.eap import faithfulness as faithfulness_module
+from mechcirc.analyses.eap.corrupted_run import first_difference, record_corrupted
+from mechcirc.analyses.eap.model_parts import ModelParts
 from mechcirc.analyses.eap.patch_plan import PatchPlan
 from mechcirc.graph import GraphLayout
 
@@ -160,3 +162,35 @@ def test_patch_plan_modes():
     assert plan.n_edges == int(mask.sum()) and not (plan.is_clean or plan.is_corrupted)
     assert PatchPlan.from_mask(layout, real).is_clean
     assert PatchPlan.from_mask(layout, torch.zeros_like(real)).is_corrupted
+
+
+def test_bfloat16_model_matches_the_reference_and_keeps_the_corrupted_run_exact(arch):
+    model = private_model(arch, dtype=torch.bfloat16)
+    pairs = random_pairs()
+    layout = GraphLayout.from_model(model)
+    evaluator = FaithfulnessEvaluator(model, pairs, batch_size=4)
+    mask = random_circuit(layout, 0.3)
+    expected = float(circuit_metric(model, pairs, mask).double().mean())
+    assert evaluator.evaluate(mask).circuit == pytest.approx(expected, abs=2e-2)
+    only_mlp = torch.zeros_like(layout.real_edges)
+    only_mlp[layout.mlp_src(0), layout.logits_dst] = True
+    assert evaluator.evaluate(only_mlp).circuit == pytest.approx(evaluator.corrupted, abs=1e-12)
+
+
+def test_positions_before_the_first_difference_are_skipped_only_under_causal_attention(
+    model, monkeypatch
+):
+    pairs = random_pairs()  # corrupted at position 2
+    parts = ModelParts.from_model(model)
+    batch = next(pairs.batches(4))
+    assert first_difference(batch) == 2
+    same = type(batch)(**{**batch.__dict__, "corrupted": batch.clean})
+    assert first_difference(same) == batch.clean.shape[1]
+    run = record_corrupted(model, parts, batch)
+    assert run.start == 2 and run.n_positions == batch.clean.shape[1] - 2
+    mask = random_circuit(parts.layout, 0.3)
+    causal = FaithfulnessEvaluator(model, pairs, batch_size=4).evaluate(mask).circuit
+    monkeypatch.setattr(model.cfg, "attention_dir", "bidirectional")
+    assert record_corrupted(model, parts, batch).start == 0
+    everywhere = FaithfulnessEvaluator(model, pairs, batch_size=4).evaluate(mask).circuit
+    assert everywhere == pytest.approx(causal, abs=1e-6)
