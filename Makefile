@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PIN)
 	echo "$(TORCH_PIN)" > $(VENV)/torch-constraint.txt
-	$(PIP) install --quiet -c $(VENV)/torch-constraint.txt -e ".[dev,gguf]"
+	$(PIP) install --quiet -c $(VENV)/torch-constraint.txt -e ".[dev,gguf,ray,slurm]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -26,10 +26,17 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q tests
 
-# The main job, offline, on the built-in Pythia-architecture model.
+# The main job, offline, on the built-in micro-Pythia (trained by mechcirc; see the README):
+# its IOI circuit at the final checkpoint, then a sweep showing circuits form over training.
+DEMO_REVISIONS := step0,step200,step400,step700,step900,step1000,step1100,step1200,step1400,step1800,step2200,step2800
+OFFLINE := HF_HOME=$(DEMO_HOME) HF_HUB_OFFLINE=1
 demo: setup
-	$(VENV)/bin/mechcirc models build-offline --home $(DEMO_HOME)
-	HF_HOME=$(DEMO_HOME) HF_HUB_OFFLINE=1 $(VENV)/bin/mechcirc eap --model pythia-160m --task ioi --revision step143000 --out runs/demo
+	$(VENV)/bin/mechcirc models build-offline --home $(DEMO_HOME) --micro-revisions $(DEMO_REVISIONS)
+	$(OFFLINE) $(VENV)/bin/mechcirc eap --model micro-pythia --task ioi --revision step2800 \
+		--out runs/demo --overwrite
+	$(OFFLINE) $(VENV)/bin/mechcirc sweep --models micro-pythia --revisions $(DEMO_REVISIONS) \
+		--tasks ioi,greater-than --analyses behaviour,eap,heads --n 32 --ig-steps 5 \
+		--out runs/demo-sweep --overwrite
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -10,21 +10,22 @@ carries the IOI corruption (S2 -> a third name) are S-inhibition candidates.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
 import torch
 
 from mechcirc import tasks
 from mechcirc.analyses.heads import name_mover_scores
-from mechcirc.analyses.path_patching import s_inhibition_to_name_movers
+from mechcirc.analyses.path_patching import PathPatchConfig, path_patch
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny random model, few prompts")
     parser.add_argument("--model", default="pythia-160m")
     parser.add_argument("--revision", default=None)
     parser.add_argument("--n", type=int, default=64, help="IOI prompt pairs")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
     if args.quick:
@@ -37,15 +38,17 @@ def main() -> None:
         model, n = load_model(args.model, args.revision), args.n
 
     pairs = tasks.load_pairs("ioi", model.tokenizer, n=n, seed=0)
-    scores = name_mover_scores(model, pairs)
-    # Name movers: highest attention to IO over S from the end, outside layer 0.
+    scores = name_mover_scores(model, pairs.clean, pairs.positions)
+    # Name movers: highest attention to IO over S1 and S2 from the end, outside layer 0.
     ranked = scores["name_mover"].top(model.cfg.n_heads * 2)
     movers = [f"a{layer}.h{head}" for layer, head, _ in ranked if layer > 0][:2]
     print("name movers:", ", ".join(movers))
 
-    result = s_inhibition_to_name_movers(model, pairs, movers)
+    config = PathPatchConfig(receivers=tuple(f"{m}<q>" for m in movers))
+    result = path_patch(model, pairs, config)
     print(f"logit diff clean {result.clean_metric:.3f}, corrupted {result.corrupted_metric:.3f}")
     print(result.to_frame().sort_values("effect").head(5).to_string(index=False))
+    return result
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """Load one model at several training checkpoints and compare what it predicts.
 
+The model is loaded once; each further checkpoint is swapped into it with
+``mechcirc.models.loading.switch_revision`` (no new bridge, weights processed in place). The
+last line checks the swapped model against a fresh ``load_model`` of the same checkpoint.
+
 With the hub reachable, point it at real Pythia checkpoints:
 
     python examples/load_checkpoints.py --model pythia-160m --revisions step1000,step143000
@@ -38,7 +42,7 @@ def main() -> None:
         os.environ.update(HF_HOME=home, HF_HUB_OFFLINE="1")
         import mechcirc
 
-        mechcirc.build_offline_hub(home)
+        mechcirc.build_offline_hub(home, micro=False)
         show_checkpoints(args.model, args.revisions.split(","))
 
 
@@ -46,20 +50,27 @@ def show_checkpoints(model_name: str, revisions: list[str]) -> None:
     import torch
 
     import mechcirc
+    from mechcirc.models.loading import switch_revision
     from mechcirc.models.summary import model_summary
 
     torch.set_num_threads(1)
+    model = mechcirc.load_model(model_name, revision=revisions[0], device="cpu")
+    ids = model.tokenizer(PROMPT, return_tensors="pt")["input_ids"]
     for revision in revisions:
-        model = mechcirc.load_model(model_name, revision=revision, device="cpu")
+        model = switch_revision(model, revision)  # (the first: the weights it already has)
         summary = model_summary(model)
         with torch.no_grad():
-            logits = model(model.tokenizer(PROMPT, return_tensors="pt")["input_ids"])[0, -1]
+            logits = model(ids)[0, -1]
         top = [model.tokenizer.decode(int(t)) for t in logits.topk(3).indices]
         print(
             f"{revision:>12}  commit {summary['commit'][:8]}  "
             f"{summary['n_layers']} layers x {summary['n_heads']} heads  "
             f"d_model {summary['d_model']}  next-token top-3 {top}"
         )
+    fresh = mechcirc.load_model(model_name, revision=revisions[-1], device="cpu")
+    with torch.no_grad():
+        gap = (model(ids) - fresh(ids)).abs().max().item()
+    print(f"switched vs freshly loaded {revisions[-1]}: max |logit difference| {gap:.2e}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import types
 import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 from mechcirc.errors import UsageError
 
@@ -38,6 +38,9 @@ __all__ = [
     "require_positive_int",
     "require_range",
 ]
+
+
+C = TypeVar("C", bound="Config")
 
 
 class Config:
@@ -60,7 +63,7 @@ class Config:
         return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
         """The config ``to_dict`` wrote; unknown keys and ill-typed values are refused."""
         if not isinstance(data, Mapping):
             raise UsageError(f"{cls.__name__}: expected a mapping of fields, got {data!r}")
@@ -77,12 +80,12 @@ class Config:
         }
         return cls(**values)
 
-    def replace(self, **changes: Any) -> Self:
+    def replace(self: C, **changes: Any) -> C:
         """A copy with ``changes`` applied (type-checked as ``from_dict`` does)."""
         return type(self).from_dict({**self.to_dict(), **_to_json(changes)})
 
     @classmethod
-    def preset(cls, name: str, **changes: Any) -> Self:
+    def preset(cls: type[C], name: str, **changes: Any) -> C:
         """The named preset (``PRESETS[name]`` over the defaults), then ``changes``."""
         if name not in cls.PRESETS:
             choices = ", ".join(cls.PRESETS) or "none"

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from mechcirc.tasks.building import Example, assemble
 from mechcirc.tasks.metrics import METRICS
 from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.tokens import bos_ids, continuation, encode, tokenizer_label
+from mechcirc.textfiles import read_text
 
 ID_COLUMNS = ("correct_idx", "incorrect_idx")
 TEXT_COLUMNS = ("correct", "incorrect")
@@ -35,13 +37,23 @@ FORMATS = (
 
 
 def read_csv_rows(path: Path) -> tuple[list[dict[str, str]], tuple[str, str]]:
-    """The rows of ``path`` and which answer columns it uses; checks the header."""
-    if not path.is_file():
-        raise UsageError(f"CSV file not found: {path}")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+    """The rows of ``path`` and which answer columns it uses; checks the header and that every
+    row has as many cells as the header (UTF-8, a byte-order mark allowed)."""
+    text = read_text(path, what="CSV file")
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = list(reader.fieldnames or [])
         rows = list(reader)
+    except csv.Error as err:
+        raise UsageError(f"CSV {path} is not valid CSV ({err})") from None
+    for line, row in enumerate(rows, start=2):
+        extra, present = row.get(None) or [], [v for k, v in row.items() if k is not None]
+        cells = sum(value is not None for value in present) + len(extra)
+        if cells != len(columns):
+            raise UsageError(
+                f"CSV {path} row {line - 1} (line {line}): {cells} cells but the header has "
+                f"{len(columns)} ({', '.join(columns)}); quote cells that contain commas"
+            )
     has = set(columns)
     answer_columns = ID_COLUMNS if has >= set(ID_COLUMNS) else TEXT_COLUMNS
     missing = [c for c in ("clean", "corrupted", *answer_columns) if c not in has]
@@ -69,7 +81,7 @@ def parse_ids(cell: str, vocab_size: int, where: str) -> list[int]:
     """Token ids from an integer cell or a JSON list of integers, each in ``[0, vocab_size)``."""
     values = _json_list(cell)
     try:
-        ids = [int(v) for v in values] if values is not None else [int(cell)]
+        ids = [_integer(v) for v in values] if values is not None else [int(cell)]
     except (TypeError, ValueError):
         raise UsageError(f"{where}: {cell!r} is not a token id or a JSON list of ids") from None
     if not ids:
@@ -103,15 +115,29 @@ def parse_words(cell: str, tokenizer, prompt: str, where: str) -> list[int]:
     return ids
 
 
-def _positions(cell: str, where: str) -> dict[str, int]:
+def _integer(value: object) -> int:
+    """A JSON integer; floats (``3.9``, even ``3.0``) and bools are not token ids."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{value!r} is not an integer")
+    return value
+
+
+def _positions(cell: str, n_tokens: int, where: str) -> dict[str, int]:
     try:
         value = json.loads(cell)
-        return {str(name): int(pos) for name, pos in value.items()}
+        positions = {str(name): _integer(pos) for name, pos in value.items()}
     except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
         raise UsageError(
             f"{where}: positions {cell!r} is not a JSON object of token indices "
             '(e.g. {"io": 4, "end": 15}); fix or drop the positions column'
         ) from None
+    outside = {name: pos for name, pos in positions.items() if not 0 <= pos < n_tokens}
+    if outside:
+        raise UsageError(
+            f"{where}: positions {outside} outside the prompt's {n_tokens} tokens "
+            f"(0..{n_tokens - 1}, BOS included)"
+        )
+    return positions
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,7 @@ class CsvTask:
             correct, incorrect = (
                 parse_words(row[c], tokenizer, clean, f"{where} {c}") for c in TEXT_COLUMNS
             )
-        positions = _positions(row.get("positions") or "{}", where)
+        positions = _positions(row.get("positions") or "{}", len(clean_ids), where)
         positions.setdefault("end", len(clean_ids) - 1)
         return Example(
             tuple(clean_ids), tuple(corrupted_ids), tuple(correct), tuple(incorrect), positions

@@ -25,6 +25,7 @@ from mechcirc.errors import MechcircError, UsageError
 from mechcirc.tasks.building import Example, assemble
 from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.tokens import bos_ids, encode, tokenizer_label
+from mechcirc.textfiles import read_text
 
 CSV_COLUMNS = ("clean", "corrupted", "correct_idx", "incorrect_idx", "metric", "positions")
 
@@ -89,8 +90,15 @@ def read_jsonl(path: str | Path, *, padding_id: int = 0) -> PromptPairs:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"examples file not found: {path}")
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    return pairs_from_records([json.loads(line) for line in lines], padding_id=padding_id)
+    records = []
+    for number, line in enumerate(read_text(path, what="examples file").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise UsageError(f"{path} line {number} is not JSON ({err.msg})") from None
+    return pairs_from_records(records, padding_id=padding_id)
 
 
 def _prompt_text(tokenizer, ids: list[int]) -> str:

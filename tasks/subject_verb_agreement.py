@@ -1,18 +1,24 @@
-"""Subject-verb agreement, as used by Tigges et al. 2024 (after Finlayson et al. 2021).
+"""Subject-verb agreement, as used by Tigges et al. 2024 (after Marvin & Linzen 2018).
 
 Clean: ``"The author near the guards"`` -> a singular verb (`` is``, `` was``, `` has``, ...)
 rather than its plural form. The corrupted prompt flips the number of the subject
 (``author`` -> ``authors``; both single tokens, so lengths match), which flips the answer.
 
-Structures (``structure`` option; ``"all"`` mixes them):
+Structures (``structure`` option; ``"all"`` mixes them), Marvin & Linzen's constructions:
 - ``simple``: ``"The author"``
-- ``prepositional``: ``"The author near the guards"`` (an intervening attractor noun)
-- ``relative``: ``"The author that the guards like"`` (an intervening relative clause, whose
+- ``sentential``: ``"The guards said the author"`` (sentential complement)
+- ``prepositional``: ``"The author near the guards"`` (across a prepositional phrase)
+- ``relative``: ``"The author that the guards like"`` (across an object relative clause, whose
   verb agrees with the attractor and is left unchanged by the corruption)
+- ``subject_relative``: ``"The author that likes the guards"`` (across a subject relative
+  clause; its verb agrees with the subject, so the corruption flips it too)
+- ``within_relative``: ``"The author that the guard"`` (within an object relative clause: the
+  verb must agree with the clause's subject, ``guard``, which the corruption flips)
 
-Metric: logit difference between the verb *groups* (Newman et al. 2021's grouped evaluation):
-mean logit of the forms agreeing with the clean subject minus mean logit of the other forms,
-over every verb pair whose two forms are single tokens. Positions: ``subject`` and ``end``.
+Metric: ``prob_diff`` (the paper's, default): probability mass of the verb forms agreeing with
+the subject minus that of the other forms, over every verb pair whose forms are single tokens;
+``metric="logit_diff"``: the difference of the groups' mean logits (Newman et al. 2021's
+grouped evaluation). Positions: ``subject`` (the noun the verb agrees with) and ``end``.
 
 Example:
     >>> from mechcirc.models.tokenizers import pythia_tokenizer
@@ -49,7 +55,16 @@ VERBS = (  # (singular, plural): the answer groups
 )  # fmt: skip
 PREPOSITIONS = ("near", "behind", "beside", "with", "next to", "across from")
 CLAUSE_VERBS = (("likes", "like"), ("hates", "hate"), ("admires", "admire"), ("knows", "know"))
-STRUCTURES = ("all", "simple", "prepositional", "relative")
+STRUCTURES = (
+    "all",
+    "simple",
+    "sentential",
+    "prepositional",
+    "relative",
+    "subject_relative",
+    "within_relative",
+)
+SVA_METRICS = ("prob_diff", "logit_diff")
 
 
 def _pairs_of_tokens(tokenizer, pairs, context: str) -> list[tuple[int, int]]:
@@ -76,10 +91,21 @@ class SubjectVerbAgreementTask:
         "group (is/are, was/were, ...); corrupted by flipping the subject's number"
     )
 
-    def generate(self, tokenizer, n: int, seed: int = 0, *, structure: str = "all") -> PromptPairs:
-        """``n`` distinct pairs; ``structure``: all | simple | prepositional | relative."""
+    def generate(
+        self,
+        tokenizer,
+        n: int,
+        seed: int = 0,
+        *,
+        structure: str = "all",
+        metric: str = "prob_diff",
+    ) -> PromptPairs:
+        """``n`` distinct pairs of ``structure`` (see the module); ``metric``: prob_diff
+        (default, the paper's) or logit_diff."""
         if structure not in STRUCTURES:
             raise UsageError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        if metric not in SVA_METRICS:
+            raise UsageError(f"metric must be one of {SVA_METRICS}, got {metric!r}")
         nouns = [pair for pair in NOUNS if _pairs_of_tokens(tokenizer, [pair], "The")]
         verbs = _pairs_of_tokens(tokenizer, VERBS, "The author")
         if len(nouns) < 2 or not verbs:
@@ -103,18 +129,18 @@ class SubjectVerbAgreementTask:
 
         def build(key):
             kind, subject, number, attractor, attractor_number, link = key
-            tail = []
-            if kind == "prepositional":
-                tail = [f" {link} the {attractor[attractor_number]}"]
-            elif kind == "relative":
-                tail = [f" that the {attractor[attractor_number]} {link[attractor_number]}"]
+            pieces, flip = _pieces(kind, subject, number, attractor, attractor_number, link)
             singular = number == 0
+            other = [*pieces]
+            other[flip] = " " + subject[1 - number]
+            if kind == "subject_relative":  # the clause's verb agrees with the subject too
+                other[flip + 2] = f" {link[1 - number]}"
             return segment_pair(
                 tokenizer,
-                ["The", " " + subject[number], *tail],
-                ["The", " " + subject[1 - number], *tail],
-                slots={"subject": 1},
-                changed=[1],
+                pieces,
+                other,
+                slots={"subject": flip},
+                changed=[flip, flip + 2] if kind == "subject_relative" else [flip],
                 correct=singular_verbs if singular else plural_verbs,
                 incorrect=plural_verbs if singular else singular_verbs,
             )
@@ -129,7 +155,26 @@ class SubjectVerbAgreementTask:
             hint="more nouns have single-token singular and plural forms",
         )
         meta = {"tokenizer": tokenizer_label(tokenizer), "structure": structure}
-        return assemble(examples, tokenizer, metric="logit_diff", task=self.name, meta=meta)
+        meta["metric"] = metric
+        return assemble(examples, tokenizer, metric=metric, task=self.name, meta=meta)
+
+
+def _pieces(kind, subject, number, attractor, attractor_number, link) -> tuple[list[str], int]:
+    """The clean prompt's segments and the index of the segment holding the agreeing noun
+    (``subject`` is the noun pair that agrees with the verb, ``number`` its form)."""
+    noun = " " + subject[number]
+    if kind == "simple":
+        return ["The", noun], 1
+    other = attractor[attractor_number]
+    if kind == "sentential":
+        return ["The", f" {other} said the", noun], 2
+    if kind == "prepositional":
+        return ["The", noun, f" {link} the {other}"], 1
+    if kind == "relative":
+        return ["The", noun, f" that the {other} {link[attractor_number]}"], 1
+    if kind == "subject_relative":
+        return ["The", noun, " that", f" {link[number]}", f" the {other}"], 1
+    return [f"The {other} that the", noun], 1  # within_relative
 
 
 SUBJECT_VERB_AGREEMENT = register(SubjectVerbAgreementTask())

@@ -9,6 +9,11 @@ import tempfile
 
 import pytest
 import torch
+from jaxtyping import install_import_hook
+
+# Every jaxtyping shape annotation in mechcirc is checked at run time in the tests, so a tensor of
+# the wrong shape fails a test (tests/shape_checks.py). Installed before mechcirc is imported.
+install_import_hook(["mechcirc"], "shape_checks.check_shapes")
 
 # huggingface_hub reads these once, at import: set them before anything imports it. Tests never
 # touch the user's cache and never wait on network retries.
@@ -29,7 +34,18 @@ def offline_hub() -> str:
     """HF_HOME (set for the whole session) holding the tiny pythia-160m at step0/1000/143000."""
     from mechcirc.models.offline_hub import build_offline_hub
 
-    return str(build_offline_hub(_TEST_HF_HOME))
+    return str(build_offline_hub(_TEST_HF_HOME, micro=False))
+
+
+@pytest.fixture(scope="session")
+def micro_hub() -> str:
+    """HF_HOME (the same) holding the trained micro-pythia at its first and last checkpoints."""
+    from mechcirc.models.micro_spec import load_spec
+    from mechcirc.models.offline_hub import write_micro_pythia
+
+    revisions = load_spec().revisions()
+    write_micro_pythia(_TEST_HF_HOME, [revisions[0], revisions[-1]])
+    return _TEST_HF_HOME
 
 
 @pytest.fixture

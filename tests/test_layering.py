@@ -23,11 +23,11 @@ def test_an_upward_import_is_caught(tmp_path):
     runs.write_text(runs.read_text() + "\n\ndef _bad():\n    from mechcirc.cli import main\n")
     tasks = root / "tasks" / "ioi.py"
     tasks.write_text(tasks.read_text() + "\nfrom mechcirc.analyses.eap import attribute\n")
-    sideways = root / "analyses" / "heads" / "suite.py"
+    sideways = root / "analyses" / "heads" / "pipeline.py"
     sideways.write_text(sideways.read_text() + "\nfrom ..eap.attribution import attribute\n")
     found = {(v.module, v.imported) for v in check(root)}
     assert found == {
         ("mechcirc.runs", "mechcirc.cli"),
         ("mechcirc.tasks.ioi", "mechcirc.analyses.eap"),
-        ("mechcirc.analyses.heads.suite", "mechcirc.analyses.eap.attribution"),
+        ("mechcirc.analyses.heads.pipeline", "mechcirc.analyses.eap.attribution"),
     }

@@ -55,6 +55,9 @@ def test_wheel_has_only_mechcirc_at_top_level(tmp_path):
     assert top <= {"mechcirc", next(t for t in top if t.endswith(".dist-info"))}
     assert "mechcirc/tasks/__init__.py" in names and "mechcirc/analyses/__init__.py" in names
     assert "mechcirc/data/pythia-gpt-neox-20b.tokenizer.json" in names
+    # the built-in micro-Pythia's weights and spec, which build-offline expands
+    assert "mechcirc/data/micro-pythia/checkpoints.safetensors" in names
+    assert "mechcirc/data/micro-pythia/micro-pythia.json" in names
 
 
 def test_subpackages_import():

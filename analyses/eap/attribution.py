@@ -48,7 +48,7 @@ from mechcirc.analyses.eap.forward import (
     source_groups,
 )
 from mechcirc.analyses.eap.gradients import EdgeGradients
-from mechcirc.analyses.eap.model_parts import ModelParts, frozen_parameters
+from mechcirc.analyses.eap.model_parts import ModelParts, attribution_mode
 from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph
 from mechcirc.tasks import PromptPairs
@@ -135,7 +135,7 @@ def attribute(
     scores = torch.zeros(parts.layout.n_src, parts.layout.n_dst, dtype=torch.float64, device=device)
     per_batch, n_passes = _batch_function(method, ig_steps)
     started = time.perf_counter()
-    with frozen_parameters(model):
+    with attribution_mode(model):
         batches = tqdm(
             pairs.batches(batch_size),
             total=-(-len(pairs) // batch_size),

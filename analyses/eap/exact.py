@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from mechcirc.analyses.eap.corrupted_run import record_corrupted
 from mechcirc.analyses.eap.forward import run_metric
-from mechcirc.analyses.eap.model_parts import ModelParts, frozen_parameters
+from mechcirc.analyses.eap.model_parts import ModelParts, attribution_mode
 from mechcirc.analyses.eap.patch_plan import PatchPlan
 from mechcirc.analyses.eap.patching import CircuitPatch
 from mechcirc.tasks import PromptPairs
@@ -39,7 +39,7 @@ def exact_scores(
     scores = torch.zeros(layout.n_src, layout.n_dst, dtype=torch.float64)
     batches = list(pairs.batches(batch_size))
     bar = tqdm(total=len(batches) * len(edges), desc="exact", unit="edge", disable=not progress)
-    with frozen_parameters(model), torch.no_grad():
+    with attribution_mode(model), torch.no_grad():
         for batch in batches:
             batch = batch.to(device)
             corrupted = record_corrupted(model, parts, batch)

@@ -40,7 +40,7 @@ from torch import Tensor
 
 from mechcirc.analyses.eap.corrupted_run import CorruptedRun, record_corrupted
 from mechcirc.analyses.eap.forward import run_metric
-from mechcirc.analyses.eap.model_parts import ModelParts, frozen_parameters
+from mechcirc.analyses.eap.model_parts import ModelParts, attribution_mode
 from mechcirc.analyses.eap.patch_plan import PatchPlan
 from mechcirc.analyses.eap.patching import CircuitPatch
 from mechcirc.errors import UsageError
@@ -123,7 +123,7 @@ class FaithfulnessEvaluator:
         clean, corrupted = [], []
         self._cache: list[CorruptedRun | None] = []
         recorded = 0
-        with frozen_parameters(model), torch.no_grad():
+        with attribution_mode(model), torch.no_grad():
             for batch in self._batches():
                 run = record_corrupted(model, self.parts, batch)
                 corrupted.append(run.metric.double().cpu())
@@ -165,7 +165,7 @@ class FaithfulnessEvaluator:
         to_run = {i: plan.to(self.device) for i, plan in enumerate(plans) if _needs_forward(plan)}
         totals = dict.fromkeys(to_run, 0.0)
         if to_run:
-            with frozen_parameters(self.model), torch.no_grad():
+            with attribution_mode(self.model), torch.no_grad():
                 for batch, cached in zip(self._batches(), self._cache, strict=True):
                     run = cached or record_corrupted(self.model, self.parts, batch)
                     for i, plan in to_run.items():

@@ -158,3 +158,30 @@ def frozen_parameters(model) -> Iterator[None]:
     finally:
         for p, flag in previous:
             p.requires_grad_(flag)
+
+
+@contextmanager
+def unsplit_qkv_inputs(model) -> Iterator[None]:
+    """TransformerLens's split q/k/v input mode off, restored after.
+
+    Attribution and patching read each head's q/k/v input at its block's norm
+    (``ln1.hook_in``) and at ``hook_q`` / ``hook_k`` / ``hook_v``. With split inputs (switched
+    on by ``enable_analysis_hooks``, e.g. by path patching on the same model) the heads read
+    per-head copies of the residual that those hooks do not see: edges into heads then scored
+    0 and every circuit's faithfulness came out near 0.
+    """
+    split = bool(getattr(model.cfg, "use_split_qkv_input", False))
+    if split:
+        model.set_use_split_qkv_input(False)
+    try:
+        yield
+    finally:
+        if split:
+            model.set_use_split_qkv_input(True)
+
+
+@contextmanager
+def attribution_mode(model) -> Iterator[None]:
+    """``frozen_parameters`` and ``unsplit_qkv_inputs`` together, as every pass here needs."""
+    with frozen_parameters(model), unsplit_qkv_inputs(model):
+        yield

@@ -45,6 +45,7 @@ from mechcirc.analyses.eap.search import (
 from mechcirc.config import Config, require_finite, require_in, require_positive_int, require_range
 from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph
+from mechcirc.models.memory import release_freed_memory
 from mechcirc.models.protocol import HookedModel
 from mechcirc.runs import RunFolder
 from mechcirc.tasks import PromptPairs
@@ -215,11 +216,12 @@ def find_circuit(
         batch_size=config.batch_size,
         progress=progress,
     )
+    release_freed_memory()  # the attribution's activations, before faithfulness needs its own
     started = time.perf_counter()
     evaluator = FaithfulnessEvaluator(model, pairs, batch_size=config.batch_size)
     baselines = evaluator.baselines
     if baselines.problem:
-        log.warning("%s: normalized faithfulness is unreliable: %s", pairs.task, baselines.problem)
+        log.info("%s: normalized faithfulness is unreliable: %s", pairs.task, baselines.problem)
     search = None
     if config.selection != "smallest" or (baselines.reliable and not baselines.equal):
         search = select_circuit(

@@ -1,18 +1,25 @@
-"""Targets the CLI and examples start from: a trained toy, or a language model on token data.
+"""What a decomposition runs on, as typed inputs a manifest records: a toy, or a model's texts.
 
-Token data for a language model, in order of preference: a prompt-pair task's clean prompts read
-at the answer position (``task="ioi"``), windows of a text file, or random tokens (enough to
-exercise the machinery on tiny random models; not meaningful on trained models).
+- :class:`ToyInputs` (toy name, seed, :class:`ToyTrainingConfig`) -> :func:`toy_target`: the toy
+  is trained (or loaded from ``weights``) and its parameters selected by the config's pattern.
+- :class:`TokenData` (where the texts come from, how many, how long, per-token or last-position
+  samples) -> :func:`token_target` over a loaded language model. Sources: ``text`` (a plain-text
+  file cut into consecutive ``seq_len``-token windows, shuffled, the last ``n_eval`` held out),
+  ``task`` (a prompt-pair task's clean prompts, read at the answer position), ``random``
+  (random tokens: exercises the machinery on tiny random models, means nothing on a trained one).
 
 Example:
-    >>> target, model = toy_target("tms", seed=0, toy_steps=200)  # doctest: +SKIP
-    >>> data = random_tokens(bridge, 64, 12)                        # doctest: +SKIP
-    >>> target = token_target(bridge, "blocks.0.attn.*", data)      # doctest: +SKIP
+    >>> inputs = ToyInputs("tms", seed=0, training=ToyTrainingConfig.preset("fast", steps=50))
+    >>> target, model = toy_target(inputs, "*")
+    >>> target.group.names
+    ('W_in', 'W_out', 'b')
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,67 +27,135 @@ from torch import Tensor, nn
 
 from mechcirc.analyses.l3d.parameters import select_parameters
 from mechcirc.analyses.l3d.targets import TokenTarget, VectorTarget
-from mechcirc.analyses.l3d.toys import get_toy, train_toy
+from mechcirc.analyses.l3d.toy_training import ToyTrainingConfig, train_toy
+from mechcirc.analyses.l3d.toys import TOYS, decomposition_module, get_toy
+from mechcirc.config import Config, require_in, require_positive_int
 from mechcirc.errors import UsageError
+from mechcirc.models.protocol import HookedModel
+
+__all__ = ["TokenData", "ToyInputs", "token_target", "toy_target"]
+
+
+@dataclass(frozen=True)
+class ToyInputs(Config):
+    """A toy model: its name, the seed of its weights and data, and how it is trained.
+
+    ``weights``: a ``toy_model.safetensors`` of an earlier run with the same toy, seed and
+    training, loaded instead of training again (sweeps over L3D settings share one toy).
+    """
+
+    toy: str = "tms"
+    seed: int = 0
+    training: ToyTrainingConfig = field(default_factory=ToyTrainingConfig)
+    divergence: Literal["mse", "mse-authors"] = "mse"
+    weights: str | None = None
+
+    def validate(self) -> None:
+        require_in("toy", self.toy, TOYS)
+        require_in("divergence", self.divergence, ("mse", "mse-authors"))
+        if self.weights is not None and not Path(self.weights).is_file():
+            raise UsageError(f"toy weights not found: {self.weights}")
 
 
 def toy_target(
-    name: str,
-    patterns: str = "*",
-    seed: int = 0,
-    toy_steps: int = 5000,
-    weights: str | Path | None = None,
+    inputs: ToyInputs, patterns: str = "*", weights: str | Path | None = None
 ) -> tuple[VectorTarget, nn.Module]:
-    """Train toy ``name``, or load it from ``weights`` if that file exists (else save it there)."""
-    spec = get_toy(name)
-    if weights is not None and Path(weights).is_file():
-        model = spec.build(seed)
-        model.load_state_dict(load_file(str(weights)))
+    """The toy, trained (or loaded from ``inputs.weights``, or from ``weights`` if that file
+    exists), saved to ``weights`` when given; returns the target over its decomposed
+    parameters and the trained model."""
+    spec = get_toy(inputs.toy)
+    source = inputs.weights or (weights if weights and Path(weights).is_file() else None)
+    if source is not None:
+        model = spec.build(inputs.seed)
+        model.load_state_dict(load_file(str(source)))
         model.eval().requires_grad_(False)
     else:
-        model = train_toy(spec, seed=seed, steps=toy_steps)
-        if weights is not None:
-            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-    return VectorTarget(select_parameters(model, patterns), spec.sample), model
+        model = train_toy(spec, inputs.training, seed=inputs.seed)
+    if weights is not None and not Path(weights).is_file():
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    module = decomposition_module(spec, model)
+    group = select_parameters(module, patterns)
+    return VectorTarget(group, spec.sample, divergence=inputs.divergence), model
 
 
-def random_tokens(model, n: int, seq_len: int, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """``n`` random sequences of ``seq_len`` tokens, read at the last position."""
-    generator = torch.Generator().manual_seed(seed)
-    tokens = torch.randint(model.cfg.d_vocab, (n, seq_len), generator=generator)
-    return tokens, torch.full((n,), seq_len - 1)
+@dataclass(frozen=True)
+class TokenData(Config):
+    """Texts for a language model's decomposition.
+
+    Attributes:
+        source: ``text`` (``path`` to a plain-text file), ``task`` (``task`` name or EAP-IG CSV)
+            or ``random``.
+        n_texts / n_eval: training texts and held-out texts.
+        seq_len: tokens per text (``text`` and ``random``).
+        positions: ``all`` (every position is a sample, the paper's mode) or ``last``.
+    """
+
+    source: Literal["text", "task", "random"] = "random"
+    path: str | None = None
+    task: str | None = None
+    n_texts: int = 512
+    n_eval: int = 64
+    seq_len: int = 16
+    positions: Literal["all", "last"] = "all"
+    seed: int = 0
+
+    def validate(self) -> None:
+        require_in("source", self.source, ("text", "task", "random"))
+        require_in("positions", self.positions, ("all", "last"))
+        for name in ("n_texts", "n_eval", "seq_len"):
+            require_positive_int(name, getattr(self, name))
+        if self.source == "text" and not self.path:
+            raise UsageError("source 'text' needs a path to a plain-text file")
+        if self.source == "task" and not self.task:
+            raise UsageError("source 'task' needs a task name (or an EAP-IG CSV)")
+        if self.source == "task" and self.positions == "all":
+            raise UsageError("task prompts are read at their answer position: use positions 'last'")
+
+    def load(self, model: HookedModel) -> tuple[Tensor, Tensor]:
+        """``(tokens [n_texts + n_eval, seq], read positions)``; the last ``n_eval`` held out."""
+        n = self.n_texts + self.n_eval
+        if self.source == "task":
+            from mechcirc.tasks import load_pairs
+
+            pairs = load_pairs(self.task, model.tokenizer, n=n, seed=self.seed)
+            return pairs.clean, pairs.answer_pos
+        if self.source == "random":
+            generator = torch.Generator().manual_seed(self.seed)
+            tokens = torch.randint(model.cfg.d_vocab, (n, self.seq_len), generator=generator)
+        else:
+            tokens = text_windows(model.tokenizer, self.path, n, self.seq_len, self.seed)
+        return tokens, torch.full((len(tokens),), self.seq_len - 1)
 
 
-def text_tokens(model, path: str | Path, n: int, seq_len: int) -> tuple[Tensor, Tensor]:
-    """Up to ``n`` consecutive ``seq_len``-token windows of a text file, read at the last token."""
+def text_windows(tokenizer, path: str | Path, n: int, seq_len: int, seed: int = 0) -> Tensor:
+    """``n`` consecutive ``seq_len``-token windows of a text file, in a seeded random order."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"text file not found: {path}")
-    ids = model.tokenizer(path.read_text(), return_tensors="pt")["input_ids"][0]
-    n_windows = min(n, len(ids) // seq_len)
-    if n_windows < 2:
+    ids = torch.tensor(tokenizer(path.read_text())["input_ids"])
+    n_windows = len(ids) // seq_len
+    if n_windows < n:
         raise UsageError(
-            f"{path} has {len(ids)} tokens: need at least 2 windows of {seq_len} (--seq-len)"
+            f"{path} has {len(ids)} tokens, {n_windows} windows of {seq_len}: fewer than the "
+            f"{n} texts asked for (training + held out)"
         )
-    tokens = ids[: n_windows * seq_len].view(n_windows, seq_len)
-    return tokens, torch.full((n_windows,), seq_len - 1)
+    windows = ids[: n_windows * seq_len].view(n_windows, seq_len)
+    order = torch.randperm(n_windows, generator=torch.Generator().manual_seed(seed))
+    return windows[order[:n]]
 
 
-def task_tokens(model, task: str, n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Clean prompts of a prompt-pair task (or EAP-IG CSV), read at each answer position."""
-    from mechcirc.tasks import load_pairs
-
-    pairs = load_pairs(task, model.tokenizer, n=n, seed=seed)
-    return pairs.clean, pairs.answer_pos
-
-
-def token_target(model, patterns: str, data: tuple[Tensor, Tensor]) -> TokenTarget:
-    """A KL target over ``model``'s parameters matching ``patterns``, on ``(tokens, read_pos)``."""
+def token_target(
+    model: HookedModel, patterns: str, data: TokenData, text_chunk: int = 1
+) -> TokenTarget:
+    """A KL target over ``model``'s parameters matching ``patterns``, on ``data``'s texts."""
     device = next(model.parameters()).device
-    tokens, read = data
+    tokens, read = data.load(model)
     return TokenTarget(
         select_parameters(model, patterns),
         tokens.to(device),
         read.to(device),
         tokenizer=getattr(model, "tokenizer", None),
+        positions=data.positions,
+        eval_from=len(tokens) - data.n_eval,
+        text_chunk=text_chunk,
     )

@@ -1,52 +1,82 @@
-"""Resumable fits: the whole :class:`L3DState` in one safetensors file (no pickle).
+"""Resumable fits in mechcirc's one checkpoint format, and subnetworks saved as their factors.
 
-Tensors: the subnetworks' Tucker factors (``subnetworks.*``) and Adam's moments and step counts
-(``optimizer.<i>.*``). Metadata: the step, the config and the metrics log as JSON. The file is
-written beside its final name and renamed, so an interrupted save never leaves a torn checkpoint.
-A resume must use the same config; only ``steps`` may grow (to train longer).
+A checkpoint (:mod:`mechcirc.checkpoints`) holds the subnetworks' Tucker factors as the module
+state, AdamW's state, the step, and as metadata the config, the group's shapes and the metrics
+log. A resume must use the same config; only ``steps`` (to train longer), ``log_every``,
+``checkpoint_every`` and the evaluation settings (``n_eval``, ``n_references``, ``n_top``,
+``deltas``, ``interventions``) may change. :func:`check_resumable` reads the file's header
+only, so a refused resume costs nothing and changes nothing.
+
+``subnetworks.safetensors`` in a run folder stores the factors too (``v_out.<i>.core``, ...),
+with the names, shapes and ranks as metadata: its size grows with the rank, not with
+``n_v x n_params``; :func:`load_subnetworks` rebuilds the :class:`Subnetworks`.
 
 Example:
-    >>> save_checkpoint("run/checkpoint.safetensors", state, config)  # doctest: +SKIP
-    >>> state = load_checkpoint("run/checkpoint.safetensors", config)  # doctest: +SKIP
+    >>> save_state("run/checkpoint.safetensors", state, config)  # doctest: +SKIP
+    >>> state = load_state("run/checkpoint.safetensors", config)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
+from mechcirc.analyses.l3d.config import L3DConfig
 from mechcirc.analyses.l3d.subnetworks import Subnetworks
-from mechcirc.analyses.l3d.training import L3DConfig, L3DState, new_state
+from mechcirc.analyses.l3d.training import L3DState, new_state
+from mechcirc.checkpoints import load_checkpoint, save_checkpoint
 from mechcirc.errors import UsageError
+from mechcirc.tensorfiles import load_tensors, read_metadata, save_tensors
 
-# Settings that may change between the interrupted run and its resumption.
-RESUMABLE_CHANGES = ("steps", "log_every")
+__all__ = [
+    "RESUMABLE_CHANGES",
+    "check_resumable",
+    "load_state",
+    "load_subnetworks",
+    "save_state",
+    "save_subnetworks",
+]
+
+RESUMABLE_CHANGES = (
+    "steps",
+    "log_every",
+    "checkpoint_every",
+    "n_eval",
+    "n_references",
+    "n_top",
+    "deltas",
+    "interventions",
+)
 
 
-def save_checkpoint(path: str | Path, state: L3DState, config: L3DConfig) -> Path:
-    """Write ``state`` atomically to ``path``."""
-    path = Path(path)
-    tensors = {f"subnetworks.{k}": v for k, v in state.subnetworks.state_dict().items()}
-    for index, slots in state.optimizer.state_dict()["state"].items():
-        for key, value in slots.items():
-            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
-    metadata = {
-        "step": str(state.step),
-        "config": json.dumps(config.to_dict()),
-        "shapes": json.dumps({n: list(s) for n, s in state.subnetworks.shapes.items()}),
-        "log": json.dumps(state.log),
+def _layout(subnetworks: Subnetworks) -> dict:
+    return {
+        "names": subnetworks.names,
+        "shapes": {n: list(s) for n, s in subnetworks.shapes.items()},
+        "ranks": subnetworks.ranks,
+        "n_subnetworks": subnetworks.n_subnetworks,
     }
-    partial = path.with_suffix(".partial")
-    save_file(
-        {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(partial), metadata
+
+
+def _from_layout(layout: dict) -> Subnetworks:
+    shapes = {n: tuple(layout["shapes"][n]) for n in layout["names"]}
+    return Subnetworks(shapes, layout["n_subnetworks"], ranks=layout["ranks"])
+
+
+def save_state(path: str | Path, state: L3DState, config: L3DConfig) -> Path:
+    """Write ``state`` atomically to ``path``."""
+    return save_checkpoint(
+        path,
+        model=state.subnetworks.state_dict(),
+        optimizer=state.optimizer.state_dict(),
+        step=state.step,
+        metadata={
+            "config": config.to_dict(),
+            "layout": _layout(state.subnetworks),
+            "log": state.log,
+        },
     )
-    os.replace(partial, path)
-    return path
 
 
 def _check_config(saved: dict, config: L3DConfig, path: Path) -> None:
@@ -60,48 +90,47 @@ def _check_config(saved: dict, config: L3DConfig, path: Path) -> None:
 
 
 def check_resumable(path: str | Path, config: L3DConfig) -> None:
-    """Raise ``UsageError`` unless ``path`` holds a checkpoint ``config`` may resume (read the
-    header only, so a refused resume costs nothing and changes nothing)."""
+    """Raise ``UsageError`` unless ``path`` holds a checkpoint ``config`` may resume."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"no checkpoint to resume at {path}")
-    with safe_open(str(path), framework="pt") as handle:
-        saved = json.loads(handle.metadata()["config"])
-    _check_config(saved, config, path)
+    header = read_metadata(path)
+    _check_config(header.get("metadata", {}).get("config", {}), config, path)
 
 
-def load_checkpoint(
+def load_state(
     path: str | Path, config: L3DConfig, device: str | torch.device | None = None
 ) -> L3DState:
-    """Rebuild the state saved at ``path``; its settings must match ``config``.
+    """Rebuild the state saved at ``path`` (settings must match ``config``) on ``device``.
 
-    The subnetworks are moved to ``device`` (default: CPU) *before* the optimiser is built and
-    its state loaded, so Adam's moments land on the same device as the parameters.
+    The subnetworks move to ``device`` *before* the optimiser is built and its state loaded,
+    so AdamW's moments land on the same device as the parameters.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"no checkpoint to resume at {path}")
-    with safe_open(str(path), framework="pt") as handle:
-        meta = handle.metadata()
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    _check_config(json.loads(meta["config"]), config, path)
-    shapes = {n: tuple(s) for n, s in json.loads(meta["shapes"]).items()}
-    subnetworks = Subnetworks(shapes, config.n_subnetworks, config.rank, seed=config.seed)
-    prefix = "subnetworks."
-    subnetworks.load_state_dict(
-        {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-    )
-    if device is not None:
-        subnetworks.to(device)
+    check_resumable(path, config)
+    saved = load_checkpoint(path)
+    subnetworks = _from_layout(saved.metadata["layout"])
+    subnetworks.load_state_dict(saved.model)
+    subnetworks.to(device or "cpu")
     state = new_state(subnetworks, config)
-    slots: dict[int, dict] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            slots.setdefault(int(index), {})[name] = value
-    optimizer_state = state.optimizer.state_dict()
-    optimizer_state["state"] = slots
-    state.optimizer.load_state_dict(optimizer_state)
-    state.step = int(meta["step"])
-    state.log = json.loads(meta["log"])
+    state.optimizer.load_state_dict(saved.optimizer)
+    state.step = saved.step
+    state.log = list(saved.metadata["log"])
     return state
+
+
+def save_subnetworks(path: str | Path, subnetworks: Subnetworks) -> Path:
+    """The Tucker factors of both maps, with the layout to rebuild them."""
+    return save_tensors(path, subnetworks.state_dict(), {"layout": _layout(subnetworks)})
+
+
+def load_subnetworks(path: str | Path) -> Subnetworks:
+    """The :class:`Subnetworks` saved by :func:`save_subnetworks`."""
+    tensors, metadata = load_tensors(path)
+    if "layout" not in metadata:
+        raise UsageError(
+            f"{path} holds no subnetwork factors (written by an older mechcirc as dense maps): "
+            "rerun the decomposition"
+        )
+    subnetworks = _from_layout(metadata["layout"])
+    subnetworks.load_state_dict(tensors)
+    return subnetworks

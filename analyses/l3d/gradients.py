@@ -1,11 +1,15 @@
 """Per-sample gradients of the divergence between a sample's output and a reference output.
 
 For a batch of inputs, each sample i is paired with the (detached) output of another random
-sample r(i) of the batch, and ``g_i = grad_W D(f(x_i; W), f(x_r(i); W))`` at the frozen W is
-computed for every sample at once with ``torch.func.vmap(torch.func.grad(...))``.
+sample r(i) of the batch, and ``g_i = grad_W D(f_i(W), f_r(i)(W0))`` at the frozen ``W0``,
+computed for every sample at once with ``torch.func``: ``vmap(grad(...))`` for one sample per
+input, and for a text in per-token mode ``jacrev`` over its positions (one forward per text,
+one backward per position), the authors' flatten-over-tokens loss.
 
-Divergences: ``mse`` = ``sum((out - ref)^2)`` for regressions (toys); ``kl`` =
-``KL(softmax(ref) || softmax(out))`` for classifiers and language models.
+Divergences: ``mse`` = ``sum((out - ref)^2)`` (the draft's toys); ``mse-authors`` =
+``sum(out * (out - ref))`` with ``ref`` detached, what the authors' code differentiates (its
+gradient ``J^T (2 out - ref)`` keeps a reference-free ``J^T out`` term); ``kl`` =
+``KL(softmax(ref) || softmax(out))`` for language models.
 
 Example:
     >>> import torch
@@ -15,8 +19,8 @@ Example:
     ...                       lambda g, n: torch.rand(n, 3, generator=g))
     >>> x = target.sample(torch.Generator().manual_seed(0), 8)
     >>> refs = reference_outputs(target, x, torch.Generator().manual_seed(1))
-    >>> per_sample_gradients(target, x, refs)["weight"].shape
-    torch.Size([8, 2, 3])
+    >>> flat_gradients(target, x, refs).shape  # 2*3 weights + 2 biases
+    torch.Size([8, 8])
 """
 
 from __future__ import annotations
@@ -28,13 +32,25 @@ import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor
-from torch.func import grad, vmap
+from torch.func import grad, jacrev, vmap
 
 from mechcirc.errors import UsageError
+
+__all__ = [
+    "DIVERGENCES",
+    "flat_gradients",
+    "per_sample_gradients",
+    "reference_indices",
+    "reference_outputs",
+]
 
 
 def mse_divergence(output: Tensor, reference: Tensor) -> Tensor:
     return ((output - reference) ** 2).sum()
+
+
+def authors_mse_divergence(output: Tensor, reference: Tensor) -> Tensor:
+    return (output * (output - reference)).sum()
 
 
 def kl_divergence(output: Tensor, reference: Tensor) -> Tensor:
@@ -45,6 +61,7 @@ def kl_divergence(output: Tensor, reference: Tensor) -> Tensor:
 
 DIVERGENCES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
     "mse": mse_divergence,
+    "mse-authors": authors_mse_divergence,
     "kl": kl_divergence,
 }
 
@@ -55,11 +72,6 @@ def divergence_fn(name: str) -> Callable[[Tensor, Tensor], Tensor]:
     return DIVERGENCES[name]
 
 
-def batch_outputs(target, values: dict[str, Tensor], inputs: Any) -> Tensor:
-    """The target's outputs for a batch of inputs (one ``forward_one`` per sample, vmapped)."""
-    return vmap(target.forward_one, in_dims=(None, 0))(values, inputs)
-
-
 def reference_indices(n: int, generator: torch.Generator) -> Int[Tensor, " n"]:
     """For each sample, another random sample of the batch (never itself)."""
     if n < 2:
@@ -68,23 +80,44 @@ def reference_indices(n: int, generator: torch.Generator) -> Int[Tensor, " n"]:
 
 
 @torch.no_grad()
-def reference_outputs(target, inputs: Any, generator: torch.Generator) -> Tensor:
+def reference_outputs(
+    target, inputs: Any, generator: torch.Generator
+) -> Float[Tensor, "n_samples d_out"]:
     """Detached outputs of randomly paired other samples, one reference per sample."""
-    outputs = batch_outputs(target, target.group.values(), inputs)
-    return outputs[reference_indices(len(outputs), generator)]
+    outputs = target.outputs(target.group.values(), inputs)
+    return outputs[reference_indices(len(outputs), generator).to(outputs.device)]
 
 
 def per_sample_gradients(target, inputs: Any, references: Tensor) -> dict[str, Tensor]:
-    """``{name: [batch, *shape]}`` gradients of D(f(x_i), ref_i) w.r.t. the group's parameters."""
+    """``{name: [n_samples, *shape]}`` gradients of D(f(x_i), ref_i) w.r.t. the group."""
     divergence = divergence_fn(target.divergence)
+    values = target.group.values()
+    if getattr(target, "positions", "last") == "all":
+        return _per_token_gradients(target, divergence, values, inputs, references)
 
     def loss(values, sample, reference):
         return divergence(target.forward_one(values, sample), reference)
 
-    return vmap(grad(loss), in_dims=(None, 0, 0))(target.group.values(), inputs, references)
+    if isinstance(inputs, dict):  # token targets in "last" mode: tokens and read masks
+        inputs = {k: inputs[k] for k in ("tokens", "read")}
+    return vmap(grad(loss), in_dims=(None, 0, 0))(values, inputs, references)
 
 
-def flat_gradients(target, inputs: Any, references: Tensor) -> Float[Tensor, "batch n_params"]:
+def _per_token_gradients(target, divergence, values, inputs, references) -> dict[str, Tensor]:
+    """Every position of every text: one forward per text, ``jacrev`` over its positions."""
+    tokens = inputs["tokens"]
+    n, length = tokens.shape
+
+    def losses(values, text, text_references):
+        logits = target.logits_one(values, text)
+        return vmap(divergence)(logits, text_references)
+
+    per_text = vmap(jacrev(losses), in_dims=(None, 0, 0), chunk_size=target.text_chunk)
+    jacobians = per_text(values, tokens, references.view(n, length, -1))
+    return {name: j.flatten(0, 1) for name, j in jacobians.items()}
+
+
+def flat_gradients(target, inputs: Any, references: Tensor) -> Float[Tensor, "n_samples n_params"]:
     """Per-sample gradients flattened and concatenated in the group's name order."""
     grads = per_sample_gradients(target, inputs, references)
     return torch.cat([grads[n].reshape(len(references), -1) for n in target.group.names], dim=1)

@@ -1,9 +1,12 @@
-"""Interventions: move the parameters along one subnetwork and measure who notices.
+"""Interventions: move the parameters along subnetworks and measure who notices.
 
-``W <- W + delta * V_out[k]`` (``V_out[k]`` has unit norm over the group, so ``delta`` is the
-parameter-space distance moved). The output change of each sample is the target's divergence
+``W <- W + sum_j delta_j * V_out[k_j]`` (``V_out[k]`` has unit norm over the group, so ``delta``
+is the parameter-space distance moved). :func:`output_change` gives each sample's divergence
 between the perturbed and the original output (squared error for the toys, KL for language
-models); the curve compares its mean over samples where k is active with its mean over the rest.
+models); :func:`intervention_curves` compares its mean over samples where a subnetwork is
+active with its mean over the rest. The paper's variants: larger deltas, a direction restricted
+to some parameters (``only=``, e.g. the hidden layers) and two subnetworks at once
+(:func:`perturbed_outputs` with two ``(subnetwork, delta)`` moves).
 
 Example:
     >>> curves = intervention_curves(target, subnets, x, active, [0.1, 0.3])  # doctest: +SKIP
@@ -13,7 +16,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 import torch
@@ -21,9 +25,18 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 from torch.func import vmap
 
-from mechcirc.analyses.l3d.gradients import batch_outputs, divergence_fn
-from mechcirc.analyses.l3d.impact import count, take
+from mechcirc.analyses.l3d.gradients import divergence_fn
 from mechcirc.analyses.l3d.subnetworks import Subnetworks
+from mechcirc.analyses.l3d.targets import count, take
+from mechcirc.errors import UsageError
+
+__all__ = [
+    "default_deltas",
+    "intervention_curves",
+    "output_change",
+    "perturbed_outputs",
+    "restrict",
+]
 
 DEFAULT_RELATIVE_DELTAS = (0.01, 0.03, 0.1, 0.3)
 
@@ -34,19 +47,63 @@ def default_deltas(target) -> list[float]:
     return [round(f * norm, 6) for f in DEFAULT_RELATIVE_DELTAS]
 
 
+def restrict(direction: dict[str, Tensor], only: str | None) -> dict[str, Tensor]:
+    """``direction`` with every tensor not matching the pattern(s) ``only`` set to zero."""
+    if only is None:
+        return direction
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    kept = {n: any(fnmatchcase(n, p) for p in patterns) for n in direction}
+    if not any(kept.values()):
+        raise UsageError(f"no parameter matches {only!r}; names: {', '.join(direction)}")
+    return {n: t if kept[n] else torch.zeros_like(t) for n, t in direction.items()}
+
+
+def _shifted(target, moves: Iterable[tuple[dict[str, Tensor], float]]) -> dict[str, Tensor]:
+    values = dict(target.group.values())
+    for direction, delta in moves:
+        for name, part in direction.items():
+            values[name] = values[name] + delta * part.to(values[name].device)
+    return values
+
+
+@torch.no_grad()
+def perturbed_outputs(
+    target,
+    subnetworks: Subnetworks,
+    moves: Sequence[tuple[int, float]],
+    inputs: Any,
+    *,
+    only: str | None = None,
+    chunk: int = 256,
+) -> Float[Tensor, "n_samples d_out"]:
+    """Outputs after moving along each ``(subnetwork, delta)`` of ``moves`` (all at once)."""
+    shifts = [(restrict(subnetworks.direction(k), only), delta) for k, delta in moves]
+    values = _shifted(target, shifts)
+    return torch.cat(
+        [
+            target.outputs(values, take(inputs, slice(i, i + chunk)))
+            for i in range(0, count(inputs), chunk)
+        ]
+    )
+
+
 @torch.no_grad()
 def output_change(
-    target, subnetwork: Tensor, delta: float, inputs: Any, chunk: int = 256
-) -> Float[Tensor, " n"]:
+    target,
+    direction: dict[str, Tensor],
+    delta: float,
+    inputs: Any,
+    chunk: int = 256,
+) -> Float[Tensor, " n_samples"]:
     """Per-sample divergence between outputs at ``W + delta * direction`` and at ``W``."""
     values = target.group.values()
-    step = {name: values[name] + delta * part for name, part in subnetwork.items()}
-    divergence = vmap(divergence_fn(target.divergence))
+    step = _shifted(target, [(direction, delta)])
+    divergence = vmap(divergence_fn("kl" if target.divergence == "kl" else "mse"))
     changes = []
     for start in range(0, count(inputs), chunk):
         rows = take(inputs, slice(start, start + chunk))
-        original = batch_outputs(target, values, rows)
-        changes.append(divergence(batch_outputs(target, step, rows), original))
+        original = target.outputs(values, rows)
+        changes.append(divergence(target.outputs(step, rows), original).cpu())
     return torch.cat(changes)
 
 
@@ -54,18 +111,19 @@ def intervention_curves(
     target,
     subnetworks: Subnetworks,
     inputs: Any,
-    active: Bool[Tensor, "n n_subnetworks"],
+    active: Bool[Tensor, "n_samples n_subnetworks"],
     deltas: Sequence[float],
     subnetwork_ids: Sequence[int] | None = None,
+    *,
+    only: str | None = None,
 ):
     """A DataFrame: mean output change on active and inactive samples per subnetwork and delta."""
     import pandas as pd
 
-    directions = subnetworks.unflatten(subnetworks.dense("out").detach())
     ids = range(subnetworks.n_subnetworks) if subnetwork_ids is None else subnetwork_ids
     rows = []
     for k in ids:
-        direction = {name: part[k] for name, part in directions.items()}
+        direction = restrict(subnetworks.direction(k), only)
         on = active[:, k]
         for delta in deltas:
             change = output_change(target, direction, delta, inputs)

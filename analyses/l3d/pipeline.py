@@ -1,190 +1,185 @@
-"""One L3D run end to end: fit (resumable), evaluate, intervene, and write the run folder.
+"""One L3D decomposition end to end: fit (resumable), evaluate, intervene, optionally write a run.
 
-Notebook use:
+``decompose(target, L3DConfig(...))`` is what ``mechcirc l3d`` and a notebook call. Without a run
+folder nothing touches the disk; with one every output goes into it: ``checkpoint.safetensors``
+(resume), ``subnetworks.safetensors`` (the Tucker factors), ``metrics.parquet`` (training log),
+``impact.safetensors``, ``top_samples.json`` (for texts: context, highlighted position and the
+most-affected logits), ``interventions.parquet`` / ``.png`` / ``.svg``, and the manifest's
+metrics.
 
-    >>> target = VectorTarget(select_parameters(model), toy.sample)             # doctest: +SKIP
-    >>> state = decompose(target, L3DConfig(n_subnetworks=5, rank=1, topk=0.1))  # doctest: +SKIP
-    >>> report = evaluate(target, state.subnetworks, config)                     # doctest: +SKIP
-    >>> report.loss, report.frequency                                            # doctest: +SKIP
-
-The CLI (``mechcirc l3d``) calls :func:`decompose`, :func:`evaluate` and :func:`write_report`.
+Example:
+    >>> from mechcirc.analyses import l3d
+    >>> target, model = l3d.toy_target("tms", seed=0)                       # doctest: +SKIP
+    >>> config = l3d.L3DConfig.preset("fast", n_subnetworks=5)                # doctest: +SKIP
+    >>> result = l3d.decompose(target, config)                               # doctest: +SKIP
+    >>> result.loss, result.dead                                             # doctest: +SKIP
+    (0.07, 0)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from mechcirc.analyses.l3d.checkpoint import load_checkpoint, save_checkpoint
-from mechcirc.analyses.l3d.gradients import flat_gradients, reference_outputs
-from mechcirc.analyses.l3d.impact import (
+from mechcirc.analyses.l3d.batches import TrainingBatches, evaluation_inputs
+from mechcirc.analyses.l3d.checkpoint import load_state, save_state, save_subnetworks
+from mechcirc.analyses.l3d.config import L3DConfig
+from mechcirc.analyses.l3d.evaluation import (
     activation_frequency,
     active_mask,
-    count,
-    impacts,
-    take,
+    impacts_and_loss,
     top_samples,
 )
 from mechcirc.analyses.l3d.interventions import default_deltas, intervention_curves
+from mechcirc.analyses.l3d.logits import annotate_top_logits
 from mechcirc.analyses.l3d.subnetworks import Subnetworks
-from mechcirc.analyses.l3d.training import (
-    L3DConfig,
-    L3DState,
-    fit,
-    reconstruct,
-    reconstruction_loss,
-)
+from mechcirc.analyses.l3d.targets import TokenTarget
+from mechcirc.analyses.l3d.training import L3DState, fit
 from mechcirc.errors import UsageError
+from mechcirc.runs import RunFolder
+
+__all__ = ["CHECKPOINT", "Decomposition", "decompose", "evaluate", "write_outputs"]
 
 log = logging.getLogger(__name__)
 
-EVAL_SEED_OFFSET = 7_919  # evaluation data never coincides with a training step's data
-
-
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """The generator of training step ``step``: a resumed fit redraws the same batches."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
-
-
-def decompose(
-    target,
-    config: L3DConfig,
-    *,
-    checkpoint: str | Path | None = None,
-    resume: bool = False,
-    checkpoint_every: int = 100,
-    progress: bool = True,
-) -> L3DState:
-    """Fit ``config.n_subnetworks`` subnetworks to ``target``'s per-sample gradients."""
-    device = next(iter(target.group.values().values())).device
-    if resume:
-        if checkpoint is None:
-            raise UsageError("resume=True needs the checkpoint path to resume from")
-        state = load_checkpoint(checkpoint, config, device=device)
-        log.info("resuming from step %d of %d", state.step, config.steps)
-        subnetworks = state.subnetworks
-    else:
-        subnetworks = Subnetworks(
-            target.group.shapes, config.n_subnetworks, config.rank, seed=config.seed
-        )
-        state = None
-    subnetworks.to(device)
-
-    def gradient_batch(step: int) -> Tensor:
-        generator = step_generator(config.seed, step)
-        inputs = target.sample(generator, config.batch_size)
-        return flat_gradients(target, inputs, reference_outputs(target, inputs, generator))
-
-    def save(current: L3DState) -> None:
-        save_checkpoint(checkpoint, current, config)
-
-    state = fit(
-        gradient_batch,
-        subnetworks,
-        config,
-        state,
-        on_checkpoint=save if checkpoint else None,
-        checkpoint_every=checkpoint_every,
-        progress=progress,
-    )
-    if checkpoint:
-        save(state)
-    return state
+CHECKPOINT = "checkpoint.safetensors"
 
 
 @dataclass
-class Evaluation:
-    """Held-out reconstruction loss, impacts, activity and intervention curves."""
+class Decomposition:
+    """What :func:`decompose` found: the fitted subnetworks and their held-out evaluation."""
 
-    inputs: Any
-    loss: float
-    impact: Tensor  # [n_eval, n_subnetworks]
-    active: Tensor  # [n_eval, n_subnetworks] bool
-    frequency: Tensor  # [n_subnetworks]
-    curves: Any  # pandas DataFrame, or None when interventions were skipped
+    config: L3DConfig
+    state: L3DState
+    inputs: Any  # the held-out evaluation inputs
+    loss: float  # held-out reconstruction loss
+    impact: Tensor  # [n_eval_samples, n_subnetworks]
+    active: Tensor  # [n_eval_samples, n_subnetworks] bool
+    top: dict[str, list[dict]]
+    curves: Any = None  # pandas DataFrame of intervention curves, or None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def subnetworks(self) -> Subnetworks:
+        return self.state.subnetworks
+
+    @property
+    def frequency(self) -> Tensor:
+        return activation_frequency(self.active)
 
     @property
     def dead(self) -> int:
         return int((self.frequency == 0).sum())
 
+    def metrics(self) -> dict[str, Any]:
+        """Headline numbers, as the manifest records them."""
+        group = self.subnetworks
+        return {
+            "reconstruction_loss": self.loss,
+            "train_loss": self.state.log[-1]["loss"] if self.state.log else None,
+            "dead_subnetworks": self.dead,
+            "dead_fraction": self.dead / group.n_subnetworks,
+            "activation_frequency": [round(float(f), 5) for f in self.frequency],
+            "parameters": list(group.names),
+            "n_params": group.n_params,
+            "n_factor_values": group.n_factor_values(),
+            "n_eval_samples": int(self.impact.shape[0]),
+            "steps": self.state.step,
+        }
 
-@torch.no_grad()
-def held_out_loss(target, subnetworks: Subnetworks, config: L3DConfig, inputs: Any) -> float:
-    """Reconstruction loss on ``inputs`` with one random reference each (batch top-k over all)."""
-    generator = torch.Generator().manual_seed(config.seed + EVAL_SEED_OFFSET + 1)
-    references = reference_outputs(target, inputs, generator)
-    n = count(inputs)
-    chunk = config.batch_size
-    grads = torch.cat(
-        [
-            flat_gradients(target, take(inputs, slice(i, i + chunk)), references[i : i + chunk])
-            for i in range(0, n, chunk)
-        ]
+
+def _initial_state(target, config: L3DConfig, run: RunFolder | None, resume: bool):
+    device = next(iter(target.group.values().values())).device
+    if resume:
+        if run is None:
+            raise UsageError("resume=True needs the run folder whose checkpoint it continues")
+        state = load_state(run.path / CHECKPOINT, config, device=device)
+        log.info("resuming from step %d of %d", state.step, config.steps)
+        return state.subnetworks, state
+    subnetworks = Subnetworks(
+        target.group.shapes, config.n_subnetworks, ranks=config.mode_rank, seed=config.seed
     )
-    _, _, reconstruction = reconstruct(subnetworks, grads, config.topk)
-    return reconstruction_loss(grads, reconstruction, config.loss_normalisation).item()
+    return subnetworks.to(device), None
+
+
+def decompose(
+    target,
+    config: L3DConfig | None = None,
+    run: RunFolder | None = None,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+) -> Decomposition:
+    """Fit ``config.n_subnetworks`` subnetworks to ``target``'s per-sample gradients, then
+    evaluate them on held-out inputs.
+
+    Args:
+        target: a :class:`~.targets.VectorTarget` or :class:`~.targets.TokenTarget`.
+        config: settings (default ``L3DConfig()``).
+        run: a run folder to write every output into (checkpoints included), or None.
+        resume: continue from ``run``'s checkpoint (same config; ``steps`` may grow).
+        progress: show progress bars.
+    """
+    config = config or L3DConfig()
+    subnetworks, state = _initial_state(target, config, run, resume)
+    started = time.perf_counter()
+    save = (lambda s: save_state(run.file(CHECKPOINT), s, config)) if run is not None else None
+    state = fit(
+        TrainingBatches(target, config),
+        subnetworks,
+        config,
+        state,
+        on_checkpoint=save,
+        progress=progress,
+    )
+    if save:
+        save(state)
+    fitted = time.perf_counter()
+    result = evaluate(target, state, config, progress=progress)
+    result.timings = {
+        "fit_s": round(fitted - started, 3),
+        "evaluate_s": round(time.perf_counter() - fitted, 3),
+    }
+    if run is not None:
+        write_outputs(run, result)
+    return result
 
 
 def evaluate(
-    target,
-    subnetworks: Subnetworks,
-    config: L3DConfig,
-    *,
-    n_eval: int = 1024,
-    n_references: int = 4,
-    deltas: Sequence[float] | None = None,
-    interventions: bool = True,
-) -> Evaluation:
-    """Loss, impacts (averaged over references), activity and intervention curves on new data."""
-    inputs = target.sample(torch.Generator().manual_seed(config.seed + EVAL_SEED_OFFSET), n_eval)
-    loss = held_out_loss(target, subnetworks, config, inputs)
-    impact = impacts(
-        target, subnetworks, inputs, n_references, seed=config.seed, chunk=config.batch_size
+    target, state: L3DState, config: L3DConfig, *, progress: bool = False
+) -> Decomposition:
+    """Held-out loss, impacts, activity, top samples (with logits for texts) and interventions."""
+    inputs = evaluation_inputs(target, config)
+    impact, loss = impacts_and_loss(
+        target, state.subnetworks, inputs, config, seed=config.seed, progress=progress
     )
     active = active_mask(impact, config.topk)
+    top = top_samples(target, inputs, impact, config.n_top)
+    if isinstance(target, TokenTarget):
+        top = annotate_top_logits(target, state.subnetworks, top)
     curves = None
-    if interventions:
-        deltas = list(deltas) if deltas else default_deltas(target)
-        curves = intervention_curves(target, subnetworks, inputs, active, deltas)
-    return Evaluation(inputs, loss, impact, active, activation_frequency(active), curves)
+    if config.interventions:
+        deltas = list(config.deltas) if config.deltas else default_deltas(target)
+        curves = intervention_curves(target, state.subnetworks, inputs, active, deltas)
+    return Decomposition(config, state, inputs, loss, impact, active, top, curves)
 
 
-def subnetwork_tensors(subnetworks: Subnetworks) -> dict[str, Tensor]:
-    """Dense ``V_out`` and ``V_in`` per parameter, ``[n_subnetworks, *shape]``, for saving."""
-    tensors = {}
-    for which in ("out", "in"):
-        parts = subnetworks.unflatten(subnetworks.dense(which).detach())
-        tensors.update({f"v_{which}/{name}": part for name, part in parts.items()})
-    return tensors
-
-
-def write_report(run, target, state: L3DState, evaluation: Evaluation, n_top: int = 10) -> dict:
-    """Write subnetworks, metrics log, top samples, impacts and intervention curves into ``run``."""
+def write_outputs(run: RunFolder, result: Decomposition) -> None:
+    """Every output of ``result`` into ``run`` (through the run, so the manifest lists it)."""
     import pandas as pd
 
     from mechcirc.analyses.l3d.plots import plot_intervention_curves
 
-    run.save_tensors("subnetworks.safetensors", subnetwork_tensors(state.subnetworks))
-    run.save_table("metrics.parquet", pd.DataFrame(state.log))
-    run.save_tensors("impact.safetensors", {"impact": evaluation.impact})
-    run.save_json(
-        "top_samples.json", top_samples(target, evaluation.inputs, evaluation.impact, n_top)
-    )
-    if evaluation.curves is not None:
-        run.save_table("interventions.parquet", evaluation.curves)
-        for path in plot_intervention_curves(evaluation.curves, run.path / "interventions"):
+    save_subnetworks(run.file("subnetworks.safetensors"), result.subnetworks)
+    run.save_table("metrics.parquet", pd.DataFrame(result.state.log))
+    run.save_tensors("impact.safetensors", {"impact": result.impact})
+    run.save_json("top_samples.json", result.top)
+    if result.curves is not None:
+        run.save_table("interventions.parquet", result.curves)
+        for path in plot_intervention_curves(result.curves, run.path / "interventions"):
             run.file(path.name)
-    return {
-        "reconstruction_loss": evaluation.loss,
-        "train_loss": state.log[-1]["loss"] if state.log else None,
-        "dead_subnetworks": evaluation.dead,
-        "activation_frequency": [round(float(f), 5) for f in evaluation.frequency],
-        "parameters": list(target.group.names),
-        "n_params": target.group.n_params,
-    }
+    run.update(metrics=result.metrics(), timings=result.timings)

@@ -1,74 +1,97 @@
-"""The paper's toy models, each with its sparse-feature data and a seeded trainer.
+"""The paper's toy models with their sparse-feature data, and mechcirc's earlier variants.
 
-- ``tms``: toy model of superposition, 5 features -> 2 -> 5, ``relu(W^T W x + b)``.
-- ``circuit-superposition``: X -> AX with a fixed random A, 10 -> 5 (ReLU) -> 10, no biases.
-- ``squares``: X -> X^2 elementwise, 5 -> 10 (ReLU) -> 5, signed inputs.
+As the paper (Chrisman et al. 2025) and the authors' scripts set them:
 
-Inputs: each feature is active independently with probability ``feature_probability``, with a
-value uniform in ``[0, 1]`` (``[-1, 1]`` for ``squares``). Each spec also carries the paper's
-decomposition settings (number of subnetworks, rank, top-k) and its reported reconstruction loss.
+- ``tms``: toy model of superposition, 5 features -> 2, ``relu(x W W^T + b)`` trained with tied
+  weights, decomposed untied (``W_in``, ``W_out``, ``b``) as the authors do.
+- ``circuit-superposition`` (TMCS): the TMS architecture with biases, 10 -> 5 -> 10,
+  ``relu(x W_in W_out + b)`` trained on ``y = x A`` with ``A ~ U[0, 3]``.
+- ``high-rank``: the same with 25 inputs and outputs, 10 hidden, inputs in 5 groups of 5 that
+  are active together (the authors' script uses 30 inputs in 6 groups; the draft says 25 in 5).
+- ``squares``: ``X -> X^2`` elementwise, 5 -> four hidden GELU layers of 5 -> 5 (the draft says
+  GeLU; the authors' code has ELU after every layer), signed inputs.
 
-Choices the paper's summary leaves open, made here and measured (results/l3d/README.md):
-``circuit-superposition`` has no biases, so one feature's gradient is rank-1 in each weight
-(with biases every hidden unit is active for every sample and the gradients stop being
-feature-specific), and features are active with probability 0.01: the part of a gradient that
-pairs the sample's feature with the *reference's* features fits no single subnetwork, and it
-sets the floor of the loss (22% at p=0.05, 15% at 0.02, 8% at 0.01, seed 0).
+Inputs: each feature (or group) is active independently with probability 0.05 with a value
+uniform in ``[0, 1]`` (``[-1, 1]`` for ``squares``); like the authors' ``GenerateTMSInputs``,
+inputs with no active feature are redrawn. mechcirc's earlier variants keep their names:
+``tms-tied`` (the tied ``W`` decomposed, empty inputs kept), ``circuit-superposition-nobias``
+(no biases, ``A = B H``, probability 0.01, top-k 0.02) and ``squares-relu`` (5 -> 10 ReLU -> 5).
 
 Example:
-    >>> toy = TOYS["tms"]
+    >>> toy = TOYS["circuit-superposition"]
     >>> model = toy.build(seed=0)
     >>> x = toy.sample(torch.Generator().manual_seed(0), 4)
-    >>> model(x).shape
-    torch.Size([4, 5])
+    >>> model(x).shape, bool((x != 0).any(1).all())
+    (torch.Size([4, 10]), True)
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from mechcirc.errors import UsageError
 
-log = logging.getLogger(__name__)
+__all__ = ["TOYS", "DeepMLP", "TMSNet", "ToySpec", "decomposition_module", "get_toy"]
 
 
-class TMS(nn.Module):
-    """Toy model of superposition: ``relu(W^T W x + b)`` with ``W [d_hidden, n_features]``."""
+class TMSNet(nn.Module):
+    """``relu(x W_in W_out + b)``; ``tied``: ``W_out = W_in^T`` (the toy model of superposition).
 
-    def __init__(self, n_features: int = 5, d_hidden: int = 2):
+    May store the target map ``A [d_in, d_out]`` as a buffer (circuit superposition).
+    """
+
+    def __init__(self, d_in: int, d_hidden: int, d_out: int, *, tied: bool = False, A=None):
         super().__init__()
-        self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(d_hidden, n_features)))
-        self.b = nn.Parameter(torch.zeros(n_features))
-
-    def forward(self, x: Float[Tensor, "batch n_features"]) -> Float[Tensor, "batch n_features"]:
-        return torch.relu(x @ self.W.T @ self.W + self.b)
-
-
-class MLP(nn.Module):
-    """``W2 relu(W1 x + b1) + b2`` (biases optional); may store a target map ``A`` as a buffer."""
-
-    def __init__(
-        self, d_in: int, d_hidden: int, d_out: int, bias: bool = True, A: Tensor | None = None
-    ):
-        super().__init__()
-        self.W1 = nn.Parameter(torch.randn(d_hidden, d_in) / d_in**0.5)
-        self.b1 = nn.Parameter(torch.zeros(d_hidden)) if bias else None
-        self.W2 = nn.Parameter(torch.randn(d_out, d_hidden) / d_hidden**0.5)
-        self.b2 = nn.Parameter(torch.zeros(d_out)) if bias else None
+        self.tied = tied
+        if tied:
+            self.W = nn.Parameter(nn.init.xavier_normal_(torch.empty(d_in, d_hidden)))
+        else:
+            self.W_in = nn.Parameter(torch.randn(d_in, d_hidden))
+            self.W_out = nn.Parameter(torch.randn(d_hidden, d_out))
+        self.b = nn.Parameter(torch.zeros(d_out))
         if A is not None:
             self.register_buffer("A", A)
 
     def forward(self, x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_out"]:
-        hidden = x @ self.W1.T + (self.b1 if self.b1 is not None else 0.0)
-        out = torch.relu(hidden) @ self.W2.T
-        return out + self.b2 if self.b2 is not None else out
+        W_in, W_out = (self.W, self.W.T) if self.tied else (self.W_in, self.W_out)
+        return torch.relu(x @ W_in @ W_out + self.b)
+
+    def untied(self) -> TMSNet:
+        """The same function with separate ``W_in`` and ``W_out`` parameters."""
+        if not self.tied:
+            return self
+        d_in, d_hidden = self.W.shape
+        net = TMSNet(d_in, d_hidden, d_in)
+        with torch.no_grad():
+            net.W_in.copy_(self.W)
+            net.W_out.copy_(self.W.T)
+            net.b.copy_(self.b)
+        return net.eval().requires_grad_(False)
+
+
+class DeepMLP(nn.Module):
+    """Linear layers ``0 .. n`` named as the authors' ``CustomMLP`` (``0.weight``, ``1.bias``)
+    with ``activation`` after each hidden layer; He-normal weights, biases ``U[0.01, 1]``."""
+
+    def __init__(self, widths: list[int], activation: str = "gelu"):
+        super().__init__()
+        self.activation = {"gelu": nn.GELU(), "relu": nn.ReLU()}[activation]
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(widths, widths[1:], strict=False)
+        )
+        for layer in self.layers:
+            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.uniform_(layer.bias, 0.01, 1.0)
+
+    def forward(self, x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_out"]:
+        for layer in self.layers[:-1]:
+            x = self.activation(layer(x))
+        return self.layers[-1](x)
 
 
 @dataclass(frozen=True)
@@ -82,10 +105,14 @@ class ToySpec:
     task: Callable[[nn.Module, Tensor], Tensor]  # the ideal output for inputs x
     signed: bool = False
     feature_probability: float = 0.05
+    group_size: int = 1  # features active together
+    nonzero_only: bool = True  # redraw inputs with no active feature (the authors' data)
+    decomposed: Callable[[nn.Module], nn.Module] = field(default=lambda model: model)
     n_subnetworks: int = 5
     rank: int = 1
     topk: float = 0.1
-    paper_loss: float | None = None  # the paper's draft reconstruction loss
+    paper_loss: float | None = None  # the paper's reconstruction loss
+    paper_note: str = ""
 
     def build(self, seed: int = 0) -> nn.Module:
         """The model initialised from ``seed``; the caller's global RNG state is left untouched."""
@@ -94,7 +121,20 @@ class ToySpec:
             return self.make()
 
     def sample(self, generator: torch.Generator, n: int) -> Float[Tensor, "n n_features"]:
-        active = torch.rand(n, self.n_features, generator=generator) < self.feature_probability
+        """``n`` inputs; with ``nonzero_only``, inputs with no active feature are redrawn."""
+        batches, kept = [], 0
+        while kept < n:
+            x = self._draw(generator, n)
+            if self.nonzero_only:
+                x = x[(x != 0).any(1)]
+            batches.append(x)
+            kept += len(x)
+        return torch.cat(batches)[:n]
+
+    def _draw(self, generator: torch.Generator, n: int) -> Tensor:
+        n_groups = self.n_features // self.group_size
+        active = torch.rand(n, n_groups, generator=generator) < self.feature_probability
+        active = active.repeat_interleave(self.group_size, dim=1)
         values = torch.rand(n, self.n_features, generator=generator)
         if self.signed:
             values = 2 * values - 1
@@ -102,15 +142,31 @@ class ToySpec:
 
 
 def _circuit_map(n: int, d_hidden: int, per_feature: int = 2) -> Tensor:
-    """``A = B H``: each feature's circuit uses ``per_feature`` of the ``d_hidden`` neurons
-    (``H >= 0``), so a ReLU layer that narrow can implement A; circuits share neurons.
+    """``A = B H`` (``[n_out, n_in]``): each feature's circuit uses ``per_feature`` of the
+    ``d_hidden`` neurons (``H >= 0``), so a ReLU layer that narrow can implement A.
 
-    Draws from the global generator: call it only inside :meth:`ToySpec.build`, whose seeded
-    ``fork_rng`` makes the draws reproducible and restores the caller's RNG state afterwards."""
+    Draws from the global generator: call it only inside :meth:`ToySpec.build`."""
     H = torch.zeros(d_hidden, n)
     for i in range(n):
         H[torch.randperm(d_hidden)[:per_feature], i] = 0.5 + torch.rand(per_feature)
     return torch.randn(n, d_hidden) / d_hidden**0.5 @ H
+
+
+def _tmcs(n: int, d_hidden: int) -> TMSNet:
+    return TMSNet(n, d_hidden, n, A=torch.rand(n, n) * 3)
+
+
+class _BiaslessMLP(nn.Module):
+    """``W2 relu(W1 x)`` with a target map ``A [d_out, d_in]`` (mechcirc's earlier TMCS)."""
+
+    def __init__(self, n: int, d_hidden: int):
+        super().__init__()
+        self.W1 = nn.Parameter(torch.randn(d_hidden, n) / n**0.5)
+        self.W2 = nn.Parameter(torch.randn(n, d_hidden) / d_hidden**0.5)
+        self.register_buffer("A", _circuit_map(n, d_hidden))
+
+    def forward(self, x: Float[Tensor, "batch n"]) -> Float[Tensor, "batch n"]:
+        return torch.relu(x @ self.W1.T) @ self.W2.T
 
 
 TOYS: dict[str, ToySpec] = {
@@ -118,34 +174,73 @@ TOYS: dict[str, ToySpec] = {
     for spec in (
         ToySpec(
             "tms",
-            "toy model of superposition, 5 features -> 2 -> 5",
+            "toy model of superposition, 5 -> 2 -> 5, tied, decomposed untied",
             n_features=5,
-            make=lambda: TMS(5, 2),
+            make=lambda: TMSNet(5, 2, 5, tied=True),
             task=lambda model, x: x,
-            n_subnetworks=5,
-            rank=1,
+            decomposed=lambda model: model.untied(),
+            paper_loss=0.19,
+        ),
+        ToySpec(
+            "tms-tied",
+            "toy model of superposition, 5 -> 2 -> 5, tied W decomposed, empty inputs kept",
+            n_features=5,
+            make=lambda: TMSNet(5, 2, 5, tied=True),
+            task=lambda model, x: x,
+            nonzero_only=False,
             paper_loss=0.19,
         ),
         ToySpec(
             "circuit-superposition",
-            "circuit superposition X -> AX, 10 -> 5 -> 10, no biases, A = B H (2 neurons/feature)",
+            "circuit superposition X -> XA, 10 -> 5 -> 10 with biases, A ~ U[0, 3]",
             n_features=10,
-            make=lambda: MLP(10, 5, 10, bias=False, A=_circuit_map(10, 5)),
+            make=lambda: _tmcs(10, 5),
+            task=lambda model, x: x @ model.A,
+            n_subnetworks=10,
+            paper_loss=0.064,
+            paper_note="recovered-A r2 0.92",
+        ),
+        ToySpec(
+            "circuit-superposition-nobias",
+            "circuit superposition X -> AX, 10 -> 5 -> 10, no biases, A = B H, p = 0.01",
+            n_features=10,
+            make=lambda: _BiaslessMLP(10, 5),
             task=lambda model, x: x @ model.A.T,
             feature_probability=0.01,
+            nonzero_only=False,
             n_subnetworks=10,
-            rank=1,
             topk=0.02,
             paper_loss=0.064,
         ),
         ToySpec(
+            "high-rank",
+            "higher-rank circuits X -> XA, 25 -> 10 -> 25, 5 groups of 5 co-active inputs",
+            n_features=25,
+            make=lambda: _tmcs(25, 10),
+            task=lambda model, x: x @ model.A,
+            group_size=5,
+            n_subnetworks=10,
+            rank=3,
+            paper_note="loss about equal at rank 1 and 5; one subnetwork per group",
+        ),
+        ToySpec(
             "squares",
-            "X -> X^2 elementwise, 5 -> 10 -> 5, signed inputs",
+            "X -> X^2 elementwise, 5 -> 4 hidden GELU layers of 5 -> 5, signed inputs",
             n_features=5,
-            make=lambda: MLP(5, 10, 5),
+            make=lambda: DeepMLP([5, 5, 5, 5, 5, 5], "gelu"),
             task=lambda model, x: x**2,
             signed=True,
-            n_subnetworks=5,
+            rank=2,
+            paper_loss=0.32,
+        ),
+        ToySpec(
+            "squares-relu",
+            "X -> X^2 elementwise, 5 -> 10 (ReLU) -> 5, signed inputs, empty inputs kept",
+            n_features=5,
+            make=lambda: DeepMLP([5, 10, 5], "relu"),
+            task=lambda model, x: x**2,
+            signed=True,
+            nonzero_only=False,
             rank=2,
             paper_loss=0.32,
         ),
@@ -159,25 +254,6 @@ def get_toy(name: str) -> ToySpec:
     return TOYS[name]
 
 
-def train_toy(
-    spec: ToySpec,
-    seed: int = 0,
-    steps: int = 5000,
-    batch_size: int = 1024,
-    lr: float = 1e-2,
-    progress: bool = False,
-) -> nn.Module:
-    """Build ``spec``'s model with ``seed`` and train it on its task (MSE, Adam, lr halved x3)."""
-    model = spec.build(seed)
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, steps // 4), gamma=0.5)
-    for _ in tqdm(range(steps), desc=f"train {spec.name}", disable=not progress):
-        x = spec.sample(generator, batch_size)
-        loss = ((model(x) - spec.task(model, x)) ** 2).sum(-1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-    log.info("trained toy %s: final batch loss %.5f", spec.name, loss.item())
-    return model.eval().requires_grad_(False)
+def decomposition_module(spec: ToySpec, model: nn.Module) -> nn.Module:
+    """The module whose parameters L3D decomposes (``tms``: an untied copy)."""
+    return spec.decomposed(model).eval().requires_grad_(False)

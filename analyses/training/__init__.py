@@ -16,9 +16,17 @@ from mechcirc.analyses.training.grokking import (
     run_ungrokking,
     transition,
 )
-from mechcirc.analyses.training.trainer import TrainConfig, Trainer
+from mechcirc.analyses.training.trainer import (
+    IGNORE_INDEX,
+    METRICS_FILE,
+    TrainConfig,
+    Trainer,
+    learning_rate,
+)
 
 __all__ = [
+    "IGNORE_INDEX",
+    "METRICS_FILE",
     "CurriculumConfig",
     "EfficiencyConfig",
     "GrokkingConfig",
@@ -26,6 +34,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "UngrokkingConfig",
+    "learning_rate",
     "run_curriculum",
     "run_efficiency",
     "run_grokking",

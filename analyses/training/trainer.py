@@ -1,5 +1,9 @@
 """A small, resumable trainer for the toy models: full- or mini-batch Adam/AdamW.
 
+Labels are one class per example (``[n]``, logits ``[batch, classes]``) or one token per
+position (``[n, seq]``, logits ``[batch, seq, vocab]``: next-token language modelling), where
+``IGNORE_INDEX`` (-100) marks positions that carry no loss (padding).
+
 Per step it does only forward, backward and the optimiser update (no hooks, no ``.item()``);
 every ``eval_every`` steps it logs train/test loss and accuracy, the parameter norm and any
 probe values into a metrics table. Checkpoints hold the model weights, the optimiser state and
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -41,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 METRICS_FILE = "metrics.parquet"
+IGNORE_INDEX = -100  # a label that carries no loss (padding of token-level labels)
 
 LogitsFn = Callable[[nn.Module, Int[Tensor, "batch seq"]], Float[Tensor, "batch classes"]]
 Probe = Callable[["Trainer"], dict[str, float]]
@@ -48,7 +54,15 @@ Probe = Callable[["Trainer"], dict[str, float]]
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings; ``batch_size=None`` means full batch."""
+    """Optimisation settings; ``batch_size=None`` means full batch.
+
+    ``warmup_steps``: the learning rate rises linearly over the first steps; then it stays
+    (``decay="none"``) or follows a cosine from ``lr`` down to ``min_lr_ratio * lr`` at
+    ``steps`` (``decay="cosine"``, as in Pythia). The rate is a function of the step alone, so
+    a resumed run follows the same schedule.
+    ``eval_limit``: evaluate on the first N examples of each split only; ``eval_batch_size``:
+    evaluate in chunks of that many examples (memory); ``None``: everything in one pass.
+    """
 
     steps: int = 1000
     lr: float = 1e-3
@@ -60,8 +74,24 @@ class TrainConfig:
     checkpoint_every: int | None = None
     seed: int = 0
     progress: bool = True
+    warmup_steps: int = 0
+    decay: Literal["none", "cosine"] = "none"
+    min_lr_ratio: float = 0.1
+    eval_limit: int | None = None
+    eval_batch_size: int | None = None
 
     def __post_init__(self) -> None:
+        if self.warmup_steps < 0:
+            raise UsageError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.decay not in ("none", "cosine") or not 0 <= self.min_lr_ratio <= 1:
+            raise UsageError(
+                f"need decay 'none' or 'cosine' and 0 <= min_lr_ratio <= 1, got "
+                f"{self.decay!r}, {self.min_lr_ratio}"
+            )
+        for name in ("eval_limit", "eval_batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise UsageError(f"{name} must be positive or None, got {value}")
         if self.steps < 0 or self.eval_every < 1:
             raise UsageError(
                 f"need steps >= 0 and eval_every >= 1, got {self.steps}, {self.eval_every}"
@@ -79,8 +109,46 @@ class TrainConfig:
         return asdict(self)
 
 
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of the update from ``step`` to ``step + 1`` (see ``TrainConfig``).
+
+    >>> learning_rate(TrainConfig(lr=1.0, warmup_steps=4), 1)
+    0.5
+    """
+    rate = config.lr
+    if config.warmup_steps and step < config.warmup_steps:
+        return rate * (step + 1) / config.warmup_steps
+    if config.decay == "cosine":
+        span = max(1, config.steps - config.warmup_steps)
+        progress = min(1.0, (step - config.warmup_steps) / span)
+        floor = config.min_lr_ratio
+        rate *= floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    return rate
+
+
 def default_logits(model: nn.Module, inputs: Tensor) -> Tensor:
     return model(inputs)
+
+
+def flat_logits_and_labels(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """``[batch, seq, vocab]`` / ``[batch, seq]`` to ``[batch * seq, vocab]`` / ``[batch * seq]``;
+    class logits ``[batch, classes]`` / ``[batch]`` pass through."""
+    if logits.ndim == 3:
+        return logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+    return logits, labels
+
+
+def loss_and_accuracy(logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean cross-entropy and accuracy over the labels that are not ``IGNORE_INDEX``.
+
+    >>> loss_and_accuracy(torch.tensor([[[0.0, 5.0], [5.0, 0.0]]]), torch.tensor([[1, -100]]))[1]
+    tensor(1.)
+    """
+    logits, labels = flat_logits_and_labels(logits, labels)
+    keep = labels != IGNORE_INDEX
+    loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+    accuracy = (logits.argmax(-1) == labels)[keep].float().mean()
+    return loss, accuracy
 
 
 @torch.no_grad()
@@ -133,7 +201,11 @@ class Trainer:
 
     def train_step(self) -> Tensor:
         inputs, labels = self.batch(self.step)
-        loss = F.cross_entropy(self.logits_fn(self.model, inputs), labels)
+        logits, labels = flat_logits_and_labels(self.logits_fn(self.model, inputs), labels)
+        loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+        if self.config.warmup_steps or self.config.decay != "none":
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate(self.config, self.step)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -150,13 +222,32 @@ class Trainer:
         ):
             if inputs.shape[0] == 0:
                 continue
-            logits = self.logits_fn(self.model, inputs)
-            row[f"{split}_loss"] = float(F.cross_entropy(logits, labels))
-            row[f"{split}_acc"] = float((logits.argmax(-1) == labels).float().mean())
+            row[f"{split}_loss"], row[f"{split}_acc"] = self._split_metrics(inputs, labels)
         row["param_norm"] = parameter_norm(self.module)
         for probe in self.probes:
             row.update(probe(self))
         return row
+
+    def _split_metrics(self, inputs: Tensor, labels: Tensor) -> tuple[float, float]:
+        """Loss and accuracy on (the first ``eval_limit`` of) a split, in chunks."""
+        limit, chunk = self.config.eval_limit, self.config.eval_batch_size
+        inputs, labels = inputs[:limit], labels[:limit]
+        if chunk is None or chunk >= inputs.shape[0]:
+            loss, accuracy = loss_and_accuracy(self.logits_fn(self.model, inputs), labels)
+            return float(loss), float(accuracy)
+        loss_sum = correct = count = 0.0
+        for start in range(0, inputs.shape[0], chunk):
+            logits, flat = flat_logits_and_labels(
+                self.logits_fn(self.model, inputs[start : start + chunk]),
+                labels[start : start + chunk],
+            )
+            keep = flat != IGNORE_INDEX
+            loss_sum += float(
+                F.cross_entropy(logits, flat, ignore_index=IGNORE_INDEX, reduction="sum")
+            )
+            correct += float((logits.argmax(-1) == flat)[keep].sum())
+            count += float(keep.sum())
+        return loss_sum / count, correct / count
 
     def fit(self, steps: int | None = None) -> pd.DataFrame:
         """Train until ``steps`` (default ``config.steps``) total steps; return all metrics."""

@@ -29,12 +29,15 @@ SUBCOMMAND_MODULES = (
     "models",
     "heads",
     "path_patch",
+    "components",
     "view",
     "tasks",
     "experiment",
     "train",
     "l3d",
     "eap",
+    "report",
+    "sweep",
     "rerun",
 )
 # OSErrors the user can fix (a path, a permission, a read-only disk): usage errors, exit 2.
@@ -118,10 +121,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(message: str, code: int, debug: bool) -> int:
+    _close_progress_bars()
     if debug:
         traceback.print_exc()
     print(message, file=sys.stderr)
     return code
+
+
+def _close_progress_bars() -> None:
+    """End any progress bar a failure left open, so the error starts on its own line."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):
+            bar.close()
 
 
 def _first_line(err: BaseException) -> str:

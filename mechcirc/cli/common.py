@@ -12,7 +12,8 @@ T = TypeVar("T")
 def add_model_args(
     parser: argparse.ArgumentParser, *, required: bool = True, model_flag: bool = True
 ) -> None:
-    """``--model``, ``--revision``, ``--device``, ``--dtype``, as every model-using command has.
+    """``--model``, ``--revision``, ``--device``, ``--dtype``, ``--allow-bin``, as every
+    model-using command has.
 
     ``model_flag=False`` leaves out ``--model`` for commands that take the model positionally.
     """
@@ -35,6 +36,12 @@ def add_model_args(
         "--device", default="auto", help="auto (cuda, mps, cpu), cpu, cuda, cuda:N, mps"
     )
     group.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    group.add_argument(
+        "--allow-bin",
+        action="store_true",
+        help="load a checkpoint that has only pytorch_model.bin (a pickle) with "
+        "torch.load(weights_only=True); refused by default",
+    )
 
 
 def load_model_from_args(args: argparse.Namespace):
@@ -79,7 +86,13 @@ def model_spec_from_args(args: argparse.Namespace):
     """The :class:`~mechcirc.models.spec.ModelSpec` the ``add_model_args`` flags name."""
     from mechcirc.models.spec import ModelSpec
 
-    return ModelSpec(args.model, revision=args.revision, device=args.device, dtype=args.dtype)
+    return ModelSpec(
+        args.model,
+        revision=args.revision,
+        device=args.device,
+        dtype=args.dtype,
+        allow_bin=args.allow_bin,
+    )
 
 
 def finite_float(text: str) -> float:

@@ -61,6 +61,9 @@ def register(subparsers) -> None:
         "--signed", action="store_true", help="rank edges by signed score instead of |score|"
     )
     add_out_args(parser, "runs/eap-MODEL-TASK-REVISION-TIME")
+    parser.add_argument(
+        "--no-report", action="store_true", help="do not write report.html into the run folder"
+    )
     parser.set_defaults(run=_run)
 
 
@@ -101,10 +104,17 @@ def _run(args: argparse.Namespace) -> int:
         "task": TaskSpec(args.task, n=args.n, seed=args.seed),
     }
     out = args.out or default_run_dir("eap", args.model, Path(args.task).stem, args.revision)
-    return execute(config, inputs, out, overwrite=args.overwrite)
+    return execute(config, inputs, out, overwrite=args.overwrite, report=not args.no_report)
 
 
-def execute(config, inputs: dict[str, Any], out: str | Path, *, overwrite: bool = False) -> int:
+def execute(
+    config,
+    inputs: dict[str, Any],
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    report: bool = True,
+) -> int:
     """Run ``mechcirc eap`` from its config and inputs into ``out`` (also ``mechcirc rerun``)."""
     import torch
 
@@ -130,6 +140,10 @@ def execute(config, inputs: dict[str, Any], out: str | Path, *, overwrite: bool 
         pairs = task_spec.load(model.tokenizer)
         revision = f"@{model_spec.revision}" if model_spec.revision else ""
         result = find_circuit(model, pairs, config, run)
+        if report:
+            from mechcirc.report import write_run_report
+
+            write_run_report(run.path, run.file("report.html"), tokenizer=model.tokenizer)
         run.finish()
     _print_summary(run, f"{model_spec.name}{revision}", pairs.task, result.metrics())
     return 0

@@ -1,28 +1,36 @@
-"""``mechcirc heads``: attention-head functional scores of a model, as a table and heatmaps."""
+"""``mechcirc heads``: attention-head functional scores of a model, as a table and heatmaps.
+
+The flags map onto :class:`~mechcirc.analyses.heads.HeadScoresConfig` and a
+:class:`~mechcirc.models.spec.ModelSpec`; the work is
+:func:`~mechcirc.analyses.heads.head_scores`. Flags, ``--seq-len`` against the model's context
+(read from its config, no weights) and ``--out`` are checked before the model loads.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from mechcirc.cli.common import add_model_args, add_out_args, positive_int
+from mechcirc.cli.common import add_model_args, add_out_args, finite_float, positive_int
 
+COMMAND = "heads"
 DEFAULT_SCORES = "induction,previous_token,duplicate_token,copy,successor"
-SIGNED_SCORES = ("cspa", "name_mover")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "heads",
-        help="attention-head scores: induction, previous/duplicate token, copy, successor, "
-        "CSPA copy suppression, IOI name movers",
+        help="attention-head scores: induction, previous/duplicate token, copy (weights, "
+        "in-context, negative), successor, CSPA copy suppression, IOI name-mover attention",
     )
     add_model_args(parser)
     parser.add_argument(
         "--scores",
         default=DEFAULT_SCORES,
-        help="comma-separated: induction, previous_token, duplicate_token, copy, successor, "
-        f"cspa, name_mover, or all (default {DEFAULT_SCORES})",
+        help="comma-separated: induction, previous_token, duplicate_token, copy, context_copy, "
+        "negative_copy, successor, cspa, cspa_ov, name_mover, or all "
+        f"(default {DEFAULT_SCORES})",
     )
     add_out_args(parser, "runs/heads-MODEL-REVISION-TIME")
     parser.add_argument(
@@ -32,74 +40,102 @@ def register(subparsers) -> None:
         "--n-sequences", type=positive_int, default=32, help="repeated random-token sequences"
     )
     parser.add_argument(
-        "--ioi-prompts", type=positive_int, default=64, help="IOI prompts for name_mover"
+        "--ioi-prompts",
+        type=positive_int,
+        default=64,
+        help="IOI prompts for context_copy, negative_copy, name_mover",
     )
+    parser.add_argument(
+        "--successor-definition",
+        default="gould",
+        choices=["gould", "layer0"],
+        help="gould: MLP0(W_E) through W_OV and W_U (default); layer0: earlier variant",
+    )
+    parser.add_argument(
+        "--text", default=None, help="UTF-8 text file for CSPA (default: bundled corpus)"
+    )
+    parser.add_argument("--cspa-sequences", type=positive_int, default=17)
+    parser.add_argument("--cspa-seq-len", type=positive_int, default=61)
+    parser.add_argument("--cspa-fraction", type=finite_float, default=0.05)
     parser.add_argument("--batch-size", type=positive_int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random tokens and IOI")
     parser.set_defaults(run=_run)
 
 
+def config_from_args(args: argparse.Namespace):
+    """The :class:`HeadScoresConfig` the flags describe (values checked here)."""
+    from mechcirc.analyses.heads import HeadScoresConfig
+
+    return HeadScoresConfig(
+        scores=HeadScoresConfig.parse_scores(args.scores),
+        half_len=args.seq_len,
+        n_sequences=args.n_sequences,
+        ioi_prompts=args.ioi_prompts,
+        successor_definition=args.successor_definition,
+        cspa_seq_len=args.cspa_seq_len,
+        cspa_sequences=args.cspa_sequences,
+        cspa_fraction=args.cspa_fraction,
+        text=args.text,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+
+
+def check_before_loading(config, model_spec) -> None:
+    """Refuse requests the model cannot take, from its config alone (no weights load):
+    sequences longer than its context; a missing ``--text`` file."""
+    from mechcirc.models.shape import check_positions, model_shape
+
+    if config.text is not None and not Path(config.text).is_file():
+        raise FileNotFoundError(2, "No such file or directory", config.text)
+    shape = model_shape(model_spec.name, model_spec.revision)
+    needed = config.positions_needed(bos=True)
+    check_positions(shape, needed, f"--seq-len {config.half_len} (up to {needed} positions)")
+
+
 def _run(args: argparse.Namespace) -> int:
-    from mechcirc.analyses.heads import parse_score_names
+    from mechcirc.cli.common import model_spec_from_args
+    from mechcirc.runs import default_run_dir
 
-    names = parse_score_names(args.scores)  # fail on a typo before loading anything
-
-    from mechcirc.analyses.heads import RepeatedTokens, compute_head_scores
-    from mechcirc.cli.common import load_model_from_args
-    from mechcirc.models.summary import describe_model
-    from mechcirc.runs import RunFolder, default_run_dir, prepare_out_dir
-    from mechcirc.tasks import load_pairs
-
+    config = config_from_args(args)
+    inputs = {"model": model_spec_from_args(args)}
     out = args.out or default_run_dir("heads", args.model, args.revision)
-    prepare_out_dir(out, overwrite=args.overwrite)
-    config = {k: v for k, v in vars(args).items() if k not in ("run", "overwrite", "out")}
-    config["scores"] = names
+    return execute(config, inputs, out, overwrite=args.overwrite)
+
+
+def execute(config, inputs: dict[str, Any], out: str | Path, *, overwrite: bool = False) -> int:
+    """Run ``mechcirc heads`` from its config and inputs into ``out`` (also ``rerun``)."""
+    from mechcirc.analyses.heads import head_scores
+    from mechcirc.models.summary import describe_model
+    from mechcirc.runs import RunFolder, prepare_out_dir
+
+    model_spec = inputs["model"]
+    check_before_loading(config, model_spec)
+    prepare_out_dir(out, overwrite=overwrite)
     with RunFolder.create(
-        out, command="heads", config=config, seed=args.seed, overwrite=args.overwrite
+        out,
+        command=COMMAND,
+        config=config.to_dict(),
+        inputs={k: v.to_dict() for k, v in inputs.items()},
+        seed=config.seed,
+        overwrite=overwrite,
     ) as run:
-        model = load_model_from_args(args)
+        model = model_spec.load()
         run.update(model=describe_model(model))
-        data = RepeatedTokens(half_len=args.seq_len, n_sequences=args.n_sequences, seed=args.seed)
-        pairs = None
-        if "name_mover" in names:
-            pairs = load_pairs("ioi", model.tokenizer, n=args.ioi_prompts, seed=args.seed)
-        scores = compute_head_scores(
-            model, names, data=data, pairs=pairs, batch_size=args.batch_size, progress=True
-        )
-        top = write_head_tables(run, "head_scores", scores)
-        run.finish(metrics={"top_heads": top})
-    print(f"head scores of {args.model} written to {run.path}")
-    for name, heads in top.items():
+        result = head_scores(model, config, run, progress=True)
+        run.finish()
+    print(f"head scores of {model_spec.name} written to {run.path}")
+    for name, heads in result.top().items():
         listed = ", ".join(f"{head} {value:.3f}" for head, value in heads)
         print(f"  {name:<16} {listed}")
     return 0
 
 
-def write_head_tables(run, stem: str, scores: Sequence, top_k: int = 3) -> dict[str, list]:
-    """Save ``scores`` (``HeadScore``s) as ``stem.csv/.parquet/.safetensors``, their input data
-    as ``stem_inputs.safetensors``, their configs as ``stem_config.json`` and a PNG + SVG heatmap
-    each under ``heatmaps/``; return the ``top_k`` heads of each score as
-    ``{name: [["a1.h0", value], ...]}``."""
-    from mechcirc.analyses.heads import scores_frame
-    from mechcirc.views import save_heatmap
+def rerun(manifest: dict, out: str | Path, *, overwrite: bool = False) -> int:
+    """Run a recorded ``heads`` manifest again into ``out``."""
+    from mechcirc.analyses.heads import HeadScoresConfig
+    from mechcirc.models.spec import ModelSpec
 
-    frame = scores_frame(scores)
-    frame.to_csv(run.file(f"{stem}.csv"), index=False)
-    run.save_table(f"{stem}.parquet", frame)
-    run.save_tensors(f"{stem}.safetensors", {s.name: s.values for s in scores})
-    inputs, seen = {}, set()
-    for score in scores:
-        for key, tensor in score.inputs.items():
-            if id(tensor) not in seen:
-                seen.add(id(tensor))
-                inputs[f"{score.name}.{key}"] = tensor
-    run.save_tensors(f"{stem}_inputs.safetensors", inputs)
-    for score in scores:
-        # Fractions and attention masses share one 0..1 colour scale; the others are signed.
-        limits = None if score.name in SIGNED_SCORES else (0.0, 1.0)
-        heatmap = run.path / "heatmaps" / score.name
-        heatmap.parent.mkdir(parents=True, exist_ok=True)
-        for path in save_heatmap(score.values, heatmap, title=score.name, limits=limits):
-            run.file(f"heatmaps/{path.name}")
-    run.save_json(f"{stem}_config.json", {s.name: s.config for s in scores})
-    return {s.name: [[f"a{lay}.h{h}", v] for lay, h, v in s.top(top_k)] for s in scores}
+    inputs = {"model": ModelSpec.from_dict(manifest["inputs"]["model"])}
+    config = HeadScoresConfig.from_dict(manifest["config"])
+    return execute(config, inputs, out, overwrite=overwrite)

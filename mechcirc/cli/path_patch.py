@@ -1,10 +1,20 @@
-"""``mechcirc path-patch``: path patching from sender heads to receiver inputs or logits."""
+"""``mechcirc path-patch``: path patching from sender heads to receiver inputs or logits.
+
+The flags map onto :class:`~mechcirc.analyses.path_patching.PathPatchConfig` plus the model
+and task specs; the work is :func:`~mechcirc.analyses.path_patching.path_patch`. With
+``--name-movers auto`` the receivers are chosen after the model loads and the manifest records
+the chosen ones, so ``mechcirc rerun`` patches the same paths.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 from mechcirc.cli.common import add_model_args, add_out_args, comma_list, positive_int
+
+COMMAND = "path-patch"
 
 
 def register(subparsers) -> None:
@@ -40,81 +50,112 @@ def register(subparsers) -> None:
         action="store_true",
         help="let MLPs recompute (paths through MLPs count); default freezes them at clean",
     )
+    parser.add_argument(
+        "--positions",
+        default="all",
+        choices=["all", "end"],
+        help="patch the receivers at every position (default) or only at the final token",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=16)
     add_out_args(parser, "runs/path-patch-MODEL-TASK-REVISION-TIME")
     parser.set_defaults(run=_run)
 
 
-def _receivers(args, model, pairs) -> list[str]:
-    if args.receivers is not None:
-        return list(comma_list(args.receivers))
-    if args.name_movers != "auto":
-        return [f"{head}<q>" for head in comma_list(args.name_movers)]
-    from mechcirc.analyses.heads import name_mover_scores
-
-    ranked = name_mover_scores(model, pairs)["name_mover"].top(
-        model.cfg.n_layers * model.cfg.n_heads
-    )
-    # Layer-0 heads have no upstream senders, so they cannot be receivers.
-    movers = [(layer, head) for layer, head, _ in ranked if layer > 0][: args.n_name_movers]
-    return [f"a{layer}.h{head}<q>" for layer, head in movers]
-
-
-def _run(args: argparse.Namespace) -> int:
-    from mechcirc.cli.common import load_model_from_args
+def config_from_args(args: argparse.Namespace):
+    """The :class:`PathPatchConfig` the flags describe (``logits`` stands in for receivers
+    that ``--name-movers auto`` chooses after loading)."""
+    from mechcirc.analyses.path_patching import PathPatchConfig
     from mechcirc.errors import UsageError
-    from mechcirc.models.summary import describe_model
-    from mechcirc.runs import RunFolder, default_run_dir, prepare_out_dir
-    from mechcirc.tasks import load_pairs, prompt_pair_task
 
     if (args.receivers is None) == (args.name_movers is None):
         raise UsageError("give exactly one of --receivers or --name-movers")
-    prompt_pair_task(args.task)
-    out = args.out or default_run_dir("path-patch", args.model, args.task, args.revision)
-    prepare_out_dir(out, overwrite=args.overwrite)
-    config = {k: v for k, v in vars(args).items() if k not in ("run", "overwrite", "out")}
-    with RunFolder.create(
-        out, command="path-patch", config=config, seed=args.seed, overwrite=args.overwrite
-    ) as run:
-        model = load_model_from_args(args)
-        run.update(model=describe_model(model))
-        pairs = load_pairs(args.task, model.tokenizer, n=args.n, seed=args.seed)
-        receivers = _receivers(args, model, pairs)
-        senders = None if args.senders == "all" else comma_list(args.senders)
-        run.update(config={"receivers": receivers, "senders": senders or "all"})
-        return _patch_and_write(run, args, model, pairs, senders, receivers)
-
-
-def _patch_and_write(run, args, model, pairs, senders, receivers) -> int:
-    from mechcirc.analyses.path_patching import path_patch
-    from mechcirc.views import save_heatmap
-
-    result = path_patch(
-        model,
-        pairs,
-        senders,
-        receivers,
+    if args.receivers is not None:
+        receivers = comma_list(args.receivers)
+    elif args.name_movers == "auto":
+        receivers = ("logits",)
+    else:
+        receivers = tuple(f"{head}<q>" for head in comma_list(args.name_movers))
+    return PathPatchConfig(
+        receivers=receivers,
+        senders=None if args.senders == "all" else comma_list(args.senders),
         freeze_mlps=not args.no_freeze_mlps,
+        positions=args.positions,
         batch_size=args.batch_size,
-        progress=True,
     )
-    frame = result.to_frame()
-    frame.to_csv(run.file("path_patch.csv"), index=False)
-    run.save_table("path_patch.parquet", frame)
-    grid = result.as_grid(model.cfg.n_layers, model.cfg.n_heads)
-    run.save_tensors("path_patch.safetensors", {"effect": grid})
-    for path in save_heatmap(grid, run.path / "path_patch_effect", title="path-patching effect"):
-        run.file(path.name)
-    strongest = frame.sort_values("effect").head(5)
-    run.finish(
-        metrics={
-            "clean_metric": result.clean_metric,
-            "corrupted_metric": result.corrupted_metric,
-            "strongest_senders": strongest[["sender", "effect"]].values.tolist(),
-        }
-    )
-    print(f"path patching -> {', '.join(receivers)} written to {run.path}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from mechcirc.cli.common import model_spec_from_args
+    from mechcirc.runs import default_run_dir
+    from mechcirc.tasks.spec import TaskSpec
+
+    config = config_from_args(args)
+    inputs = {
+        "model": model_spec_from_args(args),
+        "task": TaskSpec(args.task, n=args.n, seed=args.seed),
+    }
+    auto = args.n_name_movers if args.name_movers == "auto" else None
+    out = args.out or default_run_dir("path-patch", args.model, Path(args.task).stem, args.revision)
+    return execute(config, inputs, out, overwrite=args.overwrite, auto_name_movers=auto)
+
+
+def _auto_receivers(model, pairs, n_movers: int) -> tuple[str, ...]:
+    from mechcirc.measures.name_movers import name_mover_scores
+
+    scores = name_mover_scores(model, pairs.clean, pairs.positions)["name_mover"]
+    ranked = scores.top(model.cfg.n_layers * model.cfg.n_heads)
+    # Layer-0 heads have no upstream senders, so they cannot be receivers.
+    movers = [(layer, head) for layer, head, _ in ranked if layer > 0][:n_movers]
+    return tuple(f"a{layer}.h{head}<q>" for layer, head in movers)
+
+
+def execute(
+    config,
+    inputs: dict[str, Any],
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    auto_name_movers: int | None = None,
+) -> int:
+    """Run ``mechcirc path-patch`` from its config and inputs into ``out`` (also ``rerun``)."""
+    from mechcirc.analyses.path_patching import path_patch
+    from mechcirc.models.summary import describe_model
+    from mechcirc.runs import RunFolder, prepare_out_dir
+
+    model_spec, task_spec = inputs["model"], inputs["task"]
+    prepare_out_dir(out, overwrite=overwrite)
+    with RunFolder.create(
+        out,
+        command=COMMAND,
+        config=config.to_dict(),
+        inputs={k: v.to_dict() for k, v in inputs.items()},
+        seed=task_spec.seed,
+        overwrite=overwrite,
+    ) as run:
+        model = model_spec.load()
+        run.update(model=describe_model(model))
+        pairs = task_spec.load(model.tokenizer)
+        if auto_name_movers is not None:
+            config = config.replace(receivers=_auto_receivers(model, pairs, auto_name_movers))
+            run.update(config=config.to_dict())
+        result = path_patch(model, pairs, config, run, progress=True)
+        run.finish()
+    print(f"path patching -> {', '.join(config.receivers)} written to {run.path}")
     print(f"  clean {result.clean_metric:.4f}  corrupted {result.corrupted_metric:.4f}")
-    for row in strongest.itertuples():
+    for row in result.to_frame().sort_values("effect").head(5).itertuples():
         print(f"  {row.sender:<8} effect {row.effect:+.4f}  ({row.normalized_effect:+.1%})")
     return 0
+
+
+def rerun(manifest: dict, out: str | Path, *, overwrite: bool = False) -> int:
+    """Run a recorded ``path-patch`` manifest again into ``out``."""
+    from mechcirc.analyses.path_patching import PathPatchConfig
+    from mechcirc.models.spec import ModelSpec
+    from mechcirc.tasks.spec import TaskSpec
+
+    inputs = {
+        "model": ModelSpec.from_dict(manifest["inputs"]["model"]),
+        "task": TaskSpec.from_dict(manifest["inputs"]["task"]),
+    }
+    config = PathPatchConfig.from_dict(manifest["config"])
+    return execute(config, inputs, out, overwrite=overwrite)

@@ -13,7 +13,13 @@ from pathlib import Path
 from mechcirc.cli.common import add_out_args
 
 # manifest "command" -> the CLI module whose rerun(manifest, out, overwrite=) runs it again
-RERUNNABLE = {"eap": "mechcirc.cli.eap"}
+RERUNNABLE = {
+    "eap": "mechcirc.cli.eap",
+    "heads": "mechcirc.cli.heads",
+    "path-patch": "mechcirc.cli.path_patch",
+    "components": "mechcirc.cli.components",
+    "l3d": "mechcirc.cli.l3d",
+}
 
 
 def register(subparsers) -> None:
@@ -34,7 +40,7 @@ def _run(args: argparse.Namespace) -> int:
     command = manifest.get("command")
     if command not in RERUNNABLE:
         raise UsageError(
-            f"{source} holds a {command!r} run; rerun supports {', '.join(sorted(RERUNNABLE))}"
+            f"{source} holds a {command!r} run; rerun supports {', '.join(RERUNNABLE)}"
         )
     if not manifest.get("inputs"):
         raise UsageError(f"{source}'s manifest records no inputs (written by an older mechcirc)")

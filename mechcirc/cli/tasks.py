@@ -12,7 +12,8 @@ from mechcirc.errors import UsageError
 TASK_OPTIONS = {
     "corruption": "IOI corruption: abc (S2 -> a third name, default) or s2-io",
     "order": "IOI name order: mixed (default), abba or baba",
-    "structure": "subject-verb agreement: all (default), simple, prepositional or relative",
+    "structure": "subject-verb agreement: all (default), simple, sentential, prepositional, "
+    "relative, subject_relative or within_relative",
 }
 BUNDLED_TOKENIZERS = {
     "pythia": "pythia-gpt-neox-20b.tokenizer.json",
@@ -81,12 +82,20 @@ def load_tokenizer(spec: str):
     if spec in BUNDLED_TOKENIZERS:
         return saved_tokenizer(BUNDLED_TOKENIZERS[spec])
     path = Path(spec).expanduser()
-    if path.is_file():
-        return tokenizer_from_file(path)
-    if path.is_dir():
+    if path.is_file() or path.is_dir():
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(path))
+        try:
+            if path.is_file():
+                return tokenizer_from_file(path)
+            return AutoTokenizer.from_pretrained(str(path))
+        except Exception as err:  # tokenizers and transformers raise many types for bad files
+            raise UsageError(
+                f"--tokenizer {path} is not a readable tokenizer ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else 'no detail'}); give a "
+                "tokenizer.json file, a folder saved by transformers, or a bundled name "
+                f"({', '.join(BUNDLED_TOKENIZERS)})"
+            ) from err
     raise UsageError(
         f"tokenizer {spec!r} is not a bundled name ({', '.join(BUNDLED_TOKENIZERS)}), "
         "a tokenizer.json file or a folder with one"

@@ -16,13 +16,20 @@ _LAZY = {
     "describe_model": "mechcirc.models.summary",
     "ModelSource": "mechcirc.models.loading",
     "load_model": "mechcirc.models.loading",
+    "switch_revision": "mechcirc.models.loading",
     "resolve_source": "mechcirc.models.loading",
+    "MICRO_PYTHIA_ID": "mechcirc.models.micro_spec",
+    "MicroPythiaSpec": "mechcirc.models.micro_spec",
+    "load_spec": "mechcirc.models.micro_spec",
+    "micro_pythia_model": "mechcirc.models.micro_pythia",
     "PYTHIA_STEPS": "mechcirc.models.names",
+    "known_steps": "mechcirc.models.names",
     "SHORT_NAMES": "mechcirc.models.names",
     "normalize_revision": "mechcirc.models.names",
     "resolve_model_id": "mechcirc.models.names",
-    "TinyPythiaShape": "mechcirc.models.offline_hub",
+    "TinyPythiaShape": "mechcirc.models.pythia_shape",
     "build_offline_hub": "mechcirc.models.offline_hub",
+    "write_micro_pythia": "mechcirc.models.offline_hub",
 }
 
 __all__ = sorted(_LAZY)

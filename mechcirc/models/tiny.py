@@ -27,7 +27,7 @@ from transformers import (
 )
 
 from mechcirc.errors import UsageError
-from mechcirc.models.offline_hub import TinyPythiaShape
+from mechcirc.models.pythia_shape import TinyPythiaShape
 from mechcirc.models.tokenizers import pythia_tokenizer, saved_tokenizer
 
 Architecture = Literal["gpt-neox", "gpt2", "llama"]

@@ -105,10 +105,37 @@ def test_console_script_acceptance_path(offline_env):
 
 
 def test_build_offline(tmp_path, capsys):
-    assert main(["models", "build-offline", "--home", str(tmp_path), "--revisions", "step0"]) == 0
+    from mechcirc.models.micro_spec import load_spec
+
+    first = load_spec().revisions()[0]
+    args = ["models", "build-offline", "--home", str(tmp_path), "--revisions", "step0"]
+    assert main([*args, "--micro-revisions", first]) == 0
     ref = tmp_path / "hub" / "models--EleutherAI--pythia-160m" / "refs" / "step0"
     assert ref.is_file() and len(ref.read_text()) == 40
-    assert "HF_HUB_OFFLINE=1" in capsys.readouterr().out
+    micro = tmp_path / "hub" / "models--mechcirc--micro-pythia"
+    assert sorted(p.name for p in (micro / "refs").iterdir()) == sorted(["main", first])
+    out = capsys.readouterr().out
+    assert "HF_HUB_OFFLINE=1" in out and f"micro-pythia (trained) at {first}" in out
+
+
+def test_build_offline_without_the_micro_model(tmp_path, capsys):
+    args = ["models", "build-offline", "--home", str(tmp_path), "--revisions", "step0"]
+    assert main([*args, "--micro-revisions", "none"]) == 0
+    assert not (tmp_path / "hub" / "models--mechcirc--micro-pythia").exists()
+    assert "micro-pythia" not in capsys.readouterr().out
+
+
+def test_micro_pythia_is_listed_and_loads_offline(micro_hub, capsys):
+    from mechcirc.models.micro_spec import load_spec
+
+    last = load_spec().revisions()[-1]
+    assert main(["models", "list"]) == 0
+    assert "micro-pythia" in capsys.readouterr().out.splitlines()[0]
+    assert main(["models", "info", "micro-pythia", "--revision", last, "--device", "cpu"]) == 0
+    fields = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines() if line)
+    assert fields["model_id"] == "mechcirc/micro-pythia" and fields["revision"] == last
+    assert main(["models", "info", "micro-pythia", "--revision", "step1"]) == 1
+    assert "no checkpoint at step 1:" in capsys.readouterr().err
 
 
 def test_help_imports_no_heavy_library():
@@ -125,3 +152,11 @@ def test_help_imports_no_heavy_library():
 def test_models_info_takes_the_model_positionally(capsys):
     assert main(["models", "info", "pythia-160m", "--model", "gpt2"]) == 2
     assert "unrecognized arguments: --model" in capsys.readouterr().err
+
+
+def test_build_offline_into_a_home_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["models", "build-offline", "--home", str(blocker / "hub")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "Not a directory" in err[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from graph_testing import LAYOUTS, edge_mask, random_graph
+from shape_checks import unchecked
 
 from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph, GraphLayout
@@ -38,7 +39,7 @@ def test_scores_are_stored_as_float32_copies_and_in_graph_defaults_to_empty():
     ],
 )
 def test_bad_scores_name_the_expected_shape_or_type(scores, message):
-    with pytest.raises(UsageError, match=message):
+    with unchecked(), pytest.raises(UsageError, match=message):
         CircuitGraph(LAYOUT, scores)
 
 
@@ -54,7 +55,7 @@ def test_scores_off_real_edges_or_not_finite_are_rejected_with_an_example_edge()
 
 
 def test_in_graph_must_be_bool_and_only_on_real_edges():
-    with pytest.raises(UsageError, match="bool"):
+    with unchecked(), pytest.raises(UsageError, match="bool"):
         CircuitGraph(LAYOUT, zeros(), zeros())
     mask = zeros(torch.bool)
     mask[LAYOUT.src_index("a1.h0"), LAYOUT.dst_index("a0.h0<q>")] = True

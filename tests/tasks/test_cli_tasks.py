@@ -90,3 +90,24 @@ def test_tasks_export_jsonl(tmp_path):
 def test_tasks_cli_errors_exit_2(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bad_tokenizer_files_are_one_line_usage_errors(tmp_path, capsys):
+    garbage = tmp_path / "tokenizer.json"
+    garbage.write_text("not json")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_text("{}")
+    for spec in (garbage, folder):
+        assert main(["tasks", "show", "ioi", "--tokenizer", str(spec)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: --tokenizer {spec} is not a readable")
+
+
+def test_examples_file_that_is_not_json_names_the_line(tmp_path):
+    from mechcirc.errors import UsageError
+
+    path = tmp_path / "examples.jsonl"
+    path.write_text('{"clean_ids": [1]}\n{broken\n')
+    with pytest.raises(UsageError, match="line 2 is not JSON"):
+        read_jsonl(path)

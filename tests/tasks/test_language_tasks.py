@@ -49,21 +49,60 @@ def test_greater_than_500_pairs(real_tok):
 
 def test_subject_verb_agreement_500_pairs(real_tok):
     pairs = tasks.get("subject-verb-agreement").generate(real_tok, n=500, seed=0)
-    assert_valid_pairs(pairs, real_tok, changed="subject", n=500)
+    assert pairs.metric == "prob_diff"  # the paper's metric
+    # a subject relative clause's verb flips with the subject; every other pair differs at
+    # the subject only
+    one_change = ((pairs.clean != pairs.corrupted).sum(-1) == 1).nonzero().flatten()
+    assert 300 < len(one_change) < 500
+    assert_valid_pairs(pairs.select(one_change), real_tok, changed="subject", n=len(one_change))
     singular = {" " + s for s, _ in NOUNS}
     plural = {" " + p for _, p in NOUNS}
-    structures = set()
-    for clean, corrupted, correct, incorrect, pos in rows(pairs):
+    for clean, corrupted, correct, _incorrect, pos in rows(pairs):
         subject = real_tok.decode([clean[pos["subject"]]])
         flipped = real_tok.decode([corrupted[pos["subject"]]])
         assert (subject in singular) == (flipped in plural) and subject != flipped
         verbs = real_tok.decode(correct).split()
         assert ("is" in verbs) == (subject in singular) and ("are" in verbs) == (subject in plural)
-        assert len(correct) == len(incorrect) >= 3
-        text = real_tok.decode(clean[1:])
-        simple = "simple" if pos["end"] == 2 else "prep"
-        structures.add("relative" if " that the " in text else simple)
-    assert structures == {"relative", "simple", "prep"}
+
+
+# structure -> a clean prompt's shape (the agreeing noun is the last word before the cut
+# except in the clause structures)
+SHAPES = {
+    "simple": r"^The \w+$",
+    "sentential": r"^The \w+ said the \w+$",
+    "prepositional": r"^The \w+ (near|behind|beside|with|next to|across from) the \w+$",
+    "relative": r"^The \w+ that the \w+ \w+$",
+    "subject_relative": r"^The \w+ that \w+ the \w+$",
+    "within_relative": r"^The \w+ that the \w+$",
+}
+
+
+@pytest.mark.parametrize("structure", list(SHAPES))
+def test_subject_verb_agreement_constructions(pythia_tok, structure):
+    import re
+
+    pairs = tasks.get("subject-verb-agreement").generate(
+        pythia_tok, n=20, seed=1, structure=structure
+    )
+    plural = {" " + p for _, p in NOUNS}
+    for clean, corrupted, correct, _incorrect, pos in rows(pairs):
+        text = pythia_tok.decode(clean[1:])  # after BOS
+        assert re.match(SHAPES[structure], text.strip()), text
+        noun = pythia_tok.decode([clean[pos["subject"]]])
+        verbs = pythia_tok.decode(correct).split()
+        assert ("are" in verbs) == (noun in plural)  # the verb agrees with the marked noun
+        changed = [i for i, (a, b) in enumerate(zip(clean, corrupted, strict=True)) if a != b]
+        # the corruption flips the noun (and, in a subject relative clause, its verb too)
+        assert changed[0] == pos["subject"] and len(changed) == (
+            2 if structure == "subject_relative" else 1
+        )
+
+
+def test_subject_verb_agreement_keeps_the_logit_difference_option(pythia_tok):
+    pairs = tasks.get("subject-verb-agreement").generate(pythia_tok, n=4, metric="logit_diff")
+    assert pairs.metric == "logit_diff" and pairs.meta["metric"] == "logit_diff"
+    with pytest.raises(UsageError, match="metric must be one of"):
+        tasks.get("subject-verb-agreement").generate(pythia_tok, n=4, metric="accuracy")
 
 
 def test_too_few_examples_names_the_limit(pythia_tok):

@@ -87,12 +87,38 @@ def test_csv_with_answer_strings(pythia_tok, tmp_path):
          ["When Mary left", "When Marianneopolis left", "5", "6"], "must have equal lengths"),
         (["clean", "corrupted", "correct_idx", "incorrect_idx", "metric"],
          ["a b", "a c", "5", "6", "accuracy"], "metric column"),
+        (["clean", "corrupted", "correct_idx", "incorrect_idx"], ["a b", "a c", "[3.9]", "6"],
+         "not a token id"),
+        (["clean", "corrupted", "correct_idx", "incorrect_idx"], ["a b", "a c", "[5.0]", "6"],
+         "not a token id"),
+        (["clean", "corrupted", "correct_idx", "incorrect_idx", "positions"],
+         ["a b", "a c", "5", "6", '{"io": 7}'], r"positions \{'io': 7\} outside the prompt's 3"),
+        (["clean", "corrupted", "correct_idx", "incorrect_idx", "positions"],
+         ["a b", "a c", "5", "6", '{"io": 1.5}'], "not a JSON object of token indices"),
     ],
 )  # fmt: skip
 def test_csv_errors_name_the_problem(pythia_tok, tmp_path, header, row, message):
     path = _write(tmp_path / "bad.csv", header, [row])
     with pytest.raises(UsageError, match=message):
         tasks.load_pairs(path, pythia_tok, n=1)
+
+
+def test_csv_encodings_and_ragged_rows(pythia_tok, tmp_path):
+    text = "clean,corrupted,correct_idx,incorrect_idx\nWhen Mary left,When John left,5,6\n"
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert len(tasks.load_pairs(bom, pythia_tok, n=1)) == 1  # a UTF-8 BOM, as Excel writes it
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(text.replace("Mary", "Zoé").encode("cp1252") * 20)
+    with pytest.raises(UsageError, match=r"is not UTF-8 \(byte b'\\xe9'.*save it as UTF-8"):
+        tasks.load_pairs(latin, pythia_tok, n=1)
+    for rows, cells in (("a b,a c,5\n", 3), ("a b,a c,5,6,7\n", 5)):
+        ragged = tmp_path / f"ragged{cells}.csv"
+        ragged.write_text("clean,corrupted,correct_idx,incorrect_idx\n" + rows)
+        with pytest.raises(
+            UsageError, match=f"row 1 \\(line 2\\): {cells} cells but the header has 4"
+        ):
+            tasks.load_pairs(ragged, pythia_tok, n=1)
 
 
 def test_csv_file_errors(pythia_tok, tmp_path):

@@ -20,7 +20,9 @@ def _set(logits, pairs, row, token, value):
 
 @pytest.mark.parametrize("name", ["ioi", "gendered-pronoun", "subject-verb-agreement"])
 def test_logit_diff_sign_and_value(pythia_tok, name):
-    pairs = tasks.get(name).generate(pythia_tok, n=6, seed=0)
+    # subject-verb agreement defaults to the paper's prob_diff; logit_diff is its option
+    options = {"metric": "logit_diff"} if name == "subject-verb-agreement" else {}
+    pairs = tasks.get(name).generate(pythia_tok, n=6, seed=0, **options)
     logits = _logits(pairs)
     expected = []
     for row in range(len(pairs)):
@@ -38,7 +40,9 @@ def test_logit_diff_sign_and_value(pythia_tok, name):
 
 
 def test_logit_diff_averages_verb_groups(pythia_tok):
-    pairs = tasks.get("subject-verb-agreement").generate(pythia_tok, n=1, seed=0)
+    pairs = tasks.get("subject-verb-agreement").generate(
+        pythia_tok, n=1, seed=0, metric="logit_diff"
+    )
     good = [t for t in pairs.correct[0].tolist() if t >= 0]
     logits = _logits(pairs)
     _set(logits, pairs, 0, good[0], float(len(good)))  # mean over the group = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -45,8 +46,12 @@ class ViewContents(HTMLParser):
             self.views[self._current]["text"].append(data.strip())
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (.ci/run installs it)")
+@pytest.mark.slow
 def test_headless_chromium_renders_every_view(tmp_path):
+    if CHROMIUM is None:
+        if os.environ.get("CI") or os.environ.get("MECHCIRC_REQUIRE_BROWSER"):
+            pytest.fail("chromium is required here (CI / MECHCIRC_REQUIRE_BROWSER set)")
+        pytest.skip("chromium is not installed (.ci/run installs it)")
     pattern = torch.tensor([[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]]).repeat(2, 1, 1)
     views = [
         AttentionView("first prompt", ["The", " cat", " sat"], pattern, ["L0H0", "L0H1"]),

@@ -23,6 +23,7 @@ RUN_FILES = (
     "circuit.svg",
     "circuit.dot",
     "faithfulness.json",
+    "report.html",
 )
 
 

@@ -167,3 +167,22 @@ def test_fraction_of_clean_search_steps_then_refines(model):
     if not capped.reached:
         assert [p["size"] for p in capped.evaluated] == [1, 2, 3]
         assert capped.circuit.n_edges_in_graph <= 3  # greedy growth may land one short
+
+
+def test_split_head_inputs_left_on_by_path_patching_do_not_change_scores(model):
+    # A user (or code of theirs) may leave split q/k/v inputs on; attribution and faithfulness
+    # must give what they give on a fresh model, and leave the flag as it was.
+    pairs = random_pairs()
+    layout = GraphLayout.from_model(model)
+    plain = attribute(model, pairs, "eap-ig-inputs", ig_steps=2, progress=False).scores
+    top = CircuitGraph.from_model(model, plain).select("greedy", n=layout.n_edges // 4)
+    expected = FaithfulnessEvaluator(model, pairs).evaluate(top).circuit
+    model.set_use_split_qkv_input(True)
+    try:
+        split = attribute(model, pairs, "eap-ig-inputs", ig_steps=2, progress=False).scores
+        circuit = FaithfulnessEvaluator(model, pairs).evaluate(top).circuit
+        assert model.cfg.use_split_qkv_input
+    finally:
+        model.set_use_split_qkv_input(False)
+    torch.testing.assert_close(split, plain, rtol=1e-4, atol=1e-6)
+    assert circuit == pytest.approx(expected, abs=1e-5)

@@ -11,7 +11,9 @@ from mechcirc.analyses.eap.model_parts import LayerParts, NormInfo, qkv_input_gr
 def _layer(w_qkv: torch.Tensor, norm: NormInfo) -> LayerParts:
     w_in = w_qkv * norm.weight[None, :, None]
     w_in = w_in.transpose(1, 2).contiguous()
-    return LayerParts(w_qkv, None, torch.zeros(1), norm, w_in, w_in.sum(-1))
+    n_heads, d_head, d_model = 1, w_qkv.shape[2], w_qkv.shape[1]
+    w_o = torch.zeros(n_heads, d_head, d_model)  # unused by the gradient under test
+    return LayerParts(w_qkv, None, w_o, norm, w_in, w_in.sum(-1))
 
 
 @pytest.mark.parametrize("rms", [False, True])

@@ -15,12 +15,28 @@ from mechcirc.analyses.heads import (
     ioi_name_tokens,
     layer0_representation,
     name_mover_scores,
-    ordinal_sequences,
     successor_scores,
+    successor_sequences,
 )
-from mechcirc.analyses.heads.cspa import head_parts
-from mechcirc.analyses.path_patching import path_patch, s_inhibition_to_name_movers
+from mechcirc.analyses.path_patching import (
+    PathPatchConfig,
+    s_inhibition_to_name_movers,
+)
+from mechcirc.analyses.path_patching import (
+    path_patch as path_patch_pipeline,
+)
+from mechcirc.measures.cspa import head_parts
 from mechcirc.models.hooks import enable_analysis_hooks
+
+
+def path_patch(model, pairs, senders, receivers, **options):
+    config = PathPatchConfig(
+        receivers=tuple(receivers),
+        senders=None if senders is None else tuple(senders),
+        **options,
+    )
+    return path_patch_pipeline(model, pairs, config)
+
 
 DATA = RepeatedTokens(half_len=6, n_sequences=6, seed=3)
 
@@ -75,9 +91,15 @@ def test_layer0_representation_is_the_residual_after_block_0(bridge):
 
 
 def test_copy_and_successor_scores_run_on_default_token_sets(bridge):
-    assert len(ioi_name_tokens(bridge)) >= 20
-    assert len(ordinal_sequences(bridge)) >= 4
-    for score in (copy_scores(bridge), successor_scores(bridge)):
+    names = ioi_name_tokens(bridge.tokenizer)
+    assert len(names) >= 20
+    sequences = successor_sequences(bridge.tokenizer)
+    assert len(sequences) >= 10
+    for definition in ("gould", "layer0"):
+        score = successor_scores(bridge, sequences, definition=definition)
+        assert score.values.shape == (2, 4)
+        assert score.values.min() >= 0 and score.values.max() <= 1
+    for score in (copy_scores(bridge, names),):
         assert score.values.shape == (2, 4)
         assert score.values.min() >= 0 and score.values.max() <= 1
 
@@ -144,8 +166,8 @@ def test_path_patching_to_a_query_adds_the_sender_change_to_that_query_only(gpt2
 
 def test_name_movers_and_s_inhibition_convenience_on_ioi(gpt2_bridge):
     pairs = _ioi(gpt2_bridge, n=8)
-    scores = name_mover_scores(gpt2_bridge, pairs, batch_size=3)
-    total = scores["attn_io"].values + scores["attn_s"].values
+    scores = name_mover_scores(gpt2_bridge, pairs.clean, pairs.positions, batch_size=3)
+    total = scores["attn_io"].values + scores["attn_s1"].values + scores["attn_s2"].values
     assert (total <= 1 + 1e-5).all() and (scores["attn_io"].values >= 0).all()
     movers = [f"a{layer}.h{head}" for layer, head, _ in scores["name_mover"].top(2) if layer > 0]
     movers = movers or ["a1.h0"]
@@ -153,3 +175,31 @@ def test_name_movers_and_s_inhibition_convenience_on_ioi(gpt2_bridge):
     same = path_patch(gpt2_bridge, pairs, None, [f"{m}<q>" for m in movers])
     assert result.senders == [f"a0.h{h}" for h in range(4)]
     assert torch.allclose(result.patched_metric, same.patched_metric)
+
+
+@pytest.mark.parametrize("receivers", [["logits"], ["a1.h2<q>", "a1.h0<v>"]])
+def test_exact_shortcut_equals_the_two_run_definition(bridge, receivers):
+    from mechcirc.graph.layout import GraphLayout
+    from mechcirc.measures.paths import PathPatcher, receiver_groups
+
+    pairs = _ioi(bridge, n=4)
+    groups = receiver_groups(GraphLayout.from_model(bridge), receivers)
+    with torch.no_grad(), enable_analysis_hooks(bridge):
+        fast = PathPatcher(bridge, pairs.clean, pairs.corrupted, receivers=groups)
+        slow = PathPatcher(bridge, pairs.clean, pairs.corrupted)  # receivers not cached
+        for senders in ([(0, 1)], [(0, 0), (0, 3)]):
+            quick, _ = fast.run(senders, groups)
+            full, _ = slow.run(senders, groups)
+            assert torch.allclose(quick, full, atol=1e-4)
+        end = pairs.answer_pos
+        quick, _ = fast.run([(0, 2)], groups, positions=end)
+        full, _ = slow.run([(0, 2)], groups, positions=end)
+        assert torch.allclose(quick, full, atol=1e-4)
+
+
+def test_path_patching_leaves_the_hook_switches_as_found(bridge):
+    from mechcirc.models.hooks import hook_switches
+
+    before = hook_switches(bridge)
+    path_patch(bridge, _ioi(bridge, n=2), ["a0.h0"], ["a1.h1<k>", "logits"], positions="end")
+    assert hook_switches(bridge) == before

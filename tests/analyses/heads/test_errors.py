@@ -6,24 +6,21 @@ import pytest
 import torch
 
 from mechcirc.analyses.heads import (
+    HeadScoresConfig,
     RepeatedTokens,
     attention_scores,
-    compute_head_scores,
     copy_scores,
+    ioi_name_tokens,
     name_mover_scores,
-    parse_score_names,
     successor_scores,
 )
-from mechcirc.analyses.heads.weights import head_ov_output
-from mechcirc.analyses.path_patching import (
-    PathPatchResult,
-    path_patch,
-    s_inhibition_to_name_movers,
-)
+from mechcirc.analyses.path_patching import PathPatchResult, s_inhibition_to_name_movers
 from mechcirc.errors import MechcircError, UsageError
+from mechcirc.measures.weights import head_ov_output
 from mechcirc.tasks.pairs import PromptPairs
 
 from .planted import PlantedModel, ToyConfig
+from .test_bridges import path_patch
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +41,16 @@ def pairs():
 
 
 def test_score_names_are_validated():
-    assert parse_score_names("induction, copy") == ["induction", "copy"]
-    assert parse_score_names("previous-token") == ["previous_token"]
-    assert len(parse_score_names("all")) == 7
+    parse = HeadScoresConfig.parse_scores
+    assert parse("induction, copy") == ("induction", "copy")
+    assert parse("previous-token") == ("previous_token",)
+    assert len(parse("all")) == 10
     with pytest.raises(UsageError, match="unknown head score.*induction"):
-        parse_score_names("induction,inducton")
+        parse("induction,inducton")
+    with pytest.raises(UsageError, match="scores must be one of"):
+        HeadScoresConfig(scores=("magic",))
+    with pytest.raises(UsageError, match="half_len"):
+        HeadScoresConfig(half_len=1)
 
 
 def test_repeated_tokens_config_is_validated():
@@ -58,13 +60,13 @@ def test_repeated_tokens_config_is_validated():
 
 def test_token_scores_need_token_ids_when_the_model_has_no_tokenizer(toy):
     with pytest.raises(UsageError, match="no tokenizer"):
-        copy_scores(toy)
+        ioi_name_tokens(None)
     with pytest.raises(UsageError, match=r"token ids in 0\.\.15"):
         copy_scores(toy, torch.tensor([3, 99]))
     with pytest.raises(UsageError, match="k must be a positive integer"):
         copy_scores(toy, torch.tensor([3]), k=0)
-    with pytest.raises(UsageError, match="at least 2 token ids"):
-        successor_scores(toy, [torch.tensor([3])])
+    with pytest.raises(UsageError, match="at least one pair"):
+        successor_scores(toy, [torch.tensor([3, -1, 4])])
 
 
 def test_bad_layer_and_batch_size(toy):
@@ -78,9 +80,7 @@ def test_bad_layer_and_batch_size(toy):
 
 def test_name_movers_need_ioi_positions(toy, pairs):
     with pytest.raises(UsageError, match=r"lack \['io', 's1', 's2', 'end'\]"):
-        name_mover_scores(toy, pairs)
-    with pytest.raises(UsageError, match="needs IOI prompt pairs"):
-        compute_head_scores(toy, ["name_mover"])
+        name_mover_scores(toy, pairs.clean, pairs.positions)
 
 
 def test_path_patching_validates_nodes(toy, pairs):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mechcirc.analyses.l3d.gradients import batch_outputs
 from mechcirc.analyses.l3d.parameters import available_names, select_parameters
 from mechcirc.errors import UsageError
 from mechcirc.parameters import unique_named_parameters
@@ -61,7 +60,7 @@ def test_substituted_forward_matches_in_place_edit_and_leaves_model_intact(atten
     before = model(inputs["tokens"])[:, -1].detach().clone()
     values = {n: v.clone() for n, v in target.group.values().items()}
     shift = {n: v + 0.05 * torch.randn_like(v) for n, v in values.items()}
-    substituted = batch_outputs(target, shift, inputs)
+    substituted = target.outputs(shift, inputs)
     with torch.no_grad():
         for entry in target.group.entries:
             entry.tensor.copy_(shift[entry.name])

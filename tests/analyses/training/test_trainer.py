@@ -8,9 +8,11 @@ from safetensors import safe_open
 
 from mechcirc.analyses.training.trainer import (
     CHECKPOINT_FILE,
+    IGNORE_INDEX,
     METRICS_FILE,
     TrainConfig,
     Trainer,
+    learning_rate,
     parameter_norm,
 )
 from mechcirc.errors import UsageError
@@ -124,8 +126,86 @@ def test_load_checkpoint_errors(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"steps": -1}, {"eval_every": 0}, {"optimizer": "sgd"}, {"lr": 0.0}, {"batch_size": 0}],
+    [
+        {"steps": -1},
+        {"eval_every": 0},
+        {"optimizer": "sgd"},
+        {"lr": 0.0},
+        {"batch_size": 0},
+        {"warmup_steps": -1},
+        {"decay": "linear"},
+        {"min_lr_ratio": 1.5},
+        {"eval_limit": 0},
+        {"eval_batch_size": 0},
+    ],
 )
 def test_train_config_validation(kwargs):
     with pytest.raises(UsageError):
         TrainConfig(**kwargs)
+
+
+class _BigramLM(torch.nn.Module):
+    """Next-token logits from the current token only: ``[batch, seq, vocab]``."""
+
+    def __init__(self, vocab: int = 5) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.table = torch.nn.Embedding(vocab, vocab)
+
+    def forward(self, tokens):
+        return self.table(tokens)
+
+
+def _sequence_data(n: int = 12, seq: int = 6, vocab: int = 5):
+    from mechcirc.tasks import TrainTestSplit
+
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.randint(vocab, (n, seq), generator=gen)
+    labels = inputs.roll(-1, dims=1)
+    labels[:, -1] = IGNORE_INDEX
+    labels[: n // 2, -3:] = IGNORE_INDEX  # right padding
+    half = n // 2
+    return TrainTestSplit(
+        inputs[:half], labels[:half], inputs[half:], labels[half:], vocab, vocab, {"toy": 1}
+    )
+
+
+def test_token_level_labels_count_only_positions_that_are_not_ignored():
+    data = _sequence_data()
+    trainer = Trainer(_BigramLM(), data, TrainConfig(steps=0, progress=False))
+    row = trainer.evaluate()
+    with torch.no_grad():
+        logits = trainer.model(data.train_inputs)
+    keep = data.train_labels != IGNORE_INDEX
+    expected = torch.nn.functional.cross_entropy(logits[keep], data.train_labels[keep])
+    assert row["train_loss"] == pytest.approx(float(expected))
+    correct = (logits.argmax(-1) == data.train_labels)[keep].float().mean()
+    assert row["train_acc"] == pytest.approx(float(correct))
+    chunked = Trainer(
+        _BigramLM(), data, TrainConfig(steps=0, progress=False, eval_batch_size=4, eval_limit=5)
+    )
+    keep5 = keep[:5]
+    limited = torch.nn.functional.cross_entropy(logits[:5][keep5], data.train_labels[:5][keep5])
+    assert chunked.evaluate()["train_loss"] == pytest.approx(float(limited), rel=1e-6)
+
+
+def test_language_model_trains_on_token_labels():
+    data = _sequence_data()
+    config = TrainConfig(steps=200, lr=0.1, optimizer="adam", progress=False, eval_every=200)
+    metrics = Trainer(_BigramLM(), data, config).fit()
+    assert metrics["train_loss"].iloc[-1] < 0.7 * metrics["train_loss"].iloc[0]
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine_to_its_floor():
+    config = TrainConfig(steps=110, lr=1.0, warmup_steps=10, decay="cosine", min_lr_ratio=0.1)
+    assert learning_rate(config, 0) == pytest.approx(0.1)
+    assert learning_rate(config, 9) == pytest.approx(1.0)
+    assert learning_rate(config, 10) == pytest.approx(1.0)
+    assert learning_rate(config, 60) == pytest.approx(0.55)
+    assert learning_rate(config, 110) == pytest.approx(0.1)
+    assert learning_rate(TrainConfig(lr=0.5), 1000) == 0.5
+    trainer = grok_trainer(
+        TrainConfig(steps=3, lr=1.0, warmup_steps=4, progress=False), out_dir=None
+    )
+    trainer.fit()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.75)

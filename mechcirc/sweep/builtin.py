@@ -1,0 +1,11 @@
+"""The sweep analyses mechcirc ships, registered on import: ``behaviour``, ``eap``, ``heads``."""
+
+from mechcirc.sweep.behaviour_step import BehaviourAnalysis
+from mechcirc.sweep.eap_step import EAPAnalysis
+from mechcirc.sweep.heads_step import HeadsAnalysis
+from mechcirc.sweep.registry import register_analysis
+
+__all__ = ["BehaviourAnalysis", "EAPAnalysis", "HeadsAnalysis"]
+
+for _analysis in (BehaviourAnalysis(), EAPAnalysis(), HeadsAnalysis()):
+    register_analysis(_analysis)
