@@ -208,3 +208,15 @@ def random_pairs(n: int = 6, n_tokens: int = 7, seed: int = 0) -> PromptPairs:
 
 def ioi_pairs(arch: str, n: int = 8) -> PromptPairs:
     return load_pairs("ioi", tiny_tokenizer(arch), n=n, seed=0)
+
+
+def count_forwards(model) -> list[int]:
+    """A one-element list counting the forwards of ``model`` from now on (a hook on
+    ``hook_embed``; remove it with ``model.reset_hooks()``)."""
+    calls = [0]
+
+    def count(x, hook):
+        calls[0] += 1
+
+    model.hook_dict["hook_embed"].add_hook(count)
+    return calls

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from eap_reference import circuit_metric, private_model, random_pairs
+from eap_reference import circuit_metric, count_forwards, private_model, random_pairs
 
 from mechcirc.analyses.eap import FaithfulnessEvaluator, attribute, smallest_circuit
 from mechcirc.analyses.eap import faithfulness as faithfulness_module
@@ -35,16 +35,6 @@ def structured_circuits(layout: GraphLayout) -> dict[str, torch.Tensor]:
         "no layer-1 keys": no_layer_1_keys,
         "half of each": half_of_each,
     }
-
-
-def _count_forwards(model) -> list[int]:
-    calls = [0]
-
-    def count(x, hook):
-        calls[0] += 1
-
-    model.hook_dict["hook_embed"].add_hook(count)
-    return calls
 
 
 @pytest.mark.parametrize("density", [0.02, 0.3, 0.7, 0.98])
@@ -81,7 +71,7 @@ def test_gpt2_style_circuits_match_the_reference():
 def test_empty_and_full_circuits_need_no_forward_and_are_the_baselines(model):
     layout = GraphLayout.from_model(model)
     evaluator = FaithfulnessEvaluator(model, random_pairs(), batch_size=4)
-    calls = _count_forwards(model)
+    calls = count_forwards(model)
     try:
         empty, full = evaluator.evaluate_many(
             [torch.zeros_like(layout.real_edges), layout.real_edges]
@@ -113,7 +103,7 @@ def test_evaluate_many_records_each_batch_once_for_all_circuits(model, cache):
     evaluator = FaithfulnessEvaluator(model, pairs, batch_size=4, cache_bytes=limit)
     assert evaluator.cached_batches == {"all": 2, "first batch": 1, "none": 0}[cache]
     circuits = [random_circuit(layout, d, seed=1) for d in (0.1, 0.5, 0.9)]
-    calls = _count_forwards(model)
+    calls = count_forwards(model)
     try:
         together = evaluator.evaluate_many(circuits)
     finally:
