@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 TORCH_PIN := torch==2.13.0
 DEMO_HOME := $(CURDIR)/.demo-hub
 
-.PHONY: setup test demo lint bench clean
+.PHONY: setup test check demo lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -25,6 +25,12 @@ setup: $(VENV)/.installed
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q tests
+
+# The fast tier for the inner loop, on two processes: everything but the tests marked slow
+# (subprocesses, examples, notebooks, the wheel build, browsers, end-to-end runs).
+check: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q -n 2 -m "not slow" tests
 
 # The main job, offline, on the built-in micro-Pythia (trained by mechcirc; see the README):
 # its IOI circuit at the final checkpoint, then a sweep showing circuits form over training.

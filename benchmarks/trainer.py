@@ -53,7 +53,6 @@ def timed(fn) -> tuple[float, float]:
 
 def workloads(steps: int, eval_every: int) -> dict:
     """name -> zero-argument callables that each run ``steps`` training steps."""
-    from mechcirc.analyses.training.trainer import TrainConfig, Trainer
     from mechcirc.parameters import trainable_parameters
     from mechcirc.tasks import MODULAR_ADDITION, SPARSE_MODULAR_ADDITION
     from mechcirc.toys import (
@@ -62,6 +61,7 @@ def workloads(steps: int, eval_every: int) -> dict:
         grokking_model,
         last_position_logits,
     )
+    from mechcirc.training import TrainConfig, Trainer
 
     sparse = SPARSE_MODULAR_ADDITION.build(p=4, seq_len=12, k=5, n_train=2048, n_test=2048)
     modular = MODULAR_ADDITION.build(p=59, train_fraction=0.5)

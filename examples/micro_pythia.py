@@ -76,9 +76,9 @@ def checkpoint_figures(revision: str, n: int) -> dict:
 def ioi_circuit(model, pairs) -> dict:
     """Direct effects on the IOI logit difference and the smallest EAP-IG circuit."""
     from mechcirc.analyses.eap import FaithfulnessEvaluator, attribute, smallest_circuit
-    from mechcirc.analyses.path_patching import path_patch
+    from mechcirc.analyses.path_patching import PathPatchConfig, path_patch
 
-    direct = path_patch(model, pairs.select(slice(0, 16)), None, ["logits"])
+    direct = path_patch(model, pairs.select(slice(0, 16)), PathPatchConfig())
     gap = direct.clean_metric - direct.corrupted_metric
     frame = direct.to_frame().sort_values("effect").head(2)
     found = ", ".join(f"{r.sender} {r.effect / -gap:.2f}" for r in frame.itertuples())

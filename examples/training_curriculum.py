@@ -14,9 +14,9 @@ import argparse
 
 import torch
 
-from mechcirc.analyses.training.trainer import TrainConfig, Trainer
 from mechcirc.tasks import SPARSE_MODULAR_ADDITION
 from mechcirc.toys import CrossAttentionConfig, HookedCrossAttention
+from mechcirc.training import TrainConfig, Trainer
 
 
 def main() -> None:

@@ -5,6 +5,8 @@ Every message names what was wrong and what is allowed, so the CLI can print it 
 
 from __future__ import annotations
 
+__all__ = ["Interrupted", "MechcircError", "ModelLoadError", "UsageError"]
+
 
 class MechcircError(Exception):
     """A runtime failure with a message meant for the user (CLI exit code 1)."""

@@ -29,6 +29,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+__all__ = [
+    "NamedParameter",
+    "is_bridge",
+    "trainable_parameters",
+    "unique_named_parameters",
+    "visible_named_parameters",
+]
+
 
 @dataclass(frozen=True)
 class NamedParameter:

@@ -30,6 +30,8 @@ from mechcirc.errors import UsageError
 from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.tokens import pad_id, tokenize_segments, tokenizer_label
 
+__all__ = ["Example", "assemble", "sample_examples", "segment_pair"]
+
 log = logging.getLogger(__name__)
 
 

@@ -28,6 +28,16 @@ from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.tokens import bos_ids, continuation, encode, tokenizer_label
 from mechcirc.textfiles import read_text
 
+__all__ = [
+    "CsvTask",
+    "FORMATS",
+    "ID_COLUMNS",
+    "TEXT_COLUMNS",
+    "parse_ids",
+    "parse_words",
+    "read_csv_rows",
+]
+
 ID_COLUMNS = ("correct_idx", "incorrect_idx")
 TEXT_COLUMNS = ("correct", "incorrect")
 FORMATS = (

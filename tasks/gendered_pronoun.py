@@ -26,6 +26,17 @@ from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.registry import register
 from mechcirc.tasks.tokens import single_token_words, tokenizer_label
 
+__all__ = [
+    "ADJECTIVES",
+    "FEMALE_NAMES",
+    "GENDERED_PRONOUN",
+    "GenderedPronounTask",
+    "MALE_NAMES",
+    "NOUNS",
+    "PRONOUNS",
+    "TEMPLATES",
+]
+
 # (opening, middle) around the name: "So" + " Mary" + " is such a" + " good friend, isn't".
 TEMPLATES = (("So", " is such a"), ("So", " is a really"), ("Well, you know,", " is such a"))
 ADJECTIVES = (

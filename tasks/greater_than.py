@@ -29,6 +29,16 @@ from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.registry import register
 from mechcirc.tasks.tokens import encode, tokenizer_label
 
+__all__ = [
+    "CENTURIES",
+    "CORRUPT_YEAR",
+    "GREATER_THAN",
+    "GreaterThanTask",
+    "NOUNS",
+    "START_YEARS",
+    "year_tokens",
+]
+
 NOUNS = (
     "abduction", "accord", "affair", "agreement", "appraisal", "assault", "assessment",
     "attack", "campaign", "captivity", "case", "challenge", "chaos", "clash", "collaboration",

@@ -27,6 +27,17 @@ from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.tokens import bos_ids, encode, tokenizer_label
 from mechcirc.textfiles import read_text
 
+__all__ = [
+    "CSV_COLUMNS",
+    "csv_rows",
+    "export_csv",
+    "pairs_from_records",
+    "pairs_to_dataset",
+    "pairs_to_records",
+    "read_jsonl",
+    "write_jsonl",
+]
+
 CSV_COLUMNS = ("clean", "corrupted", "correct_idx", "incorrect_idx", "metric", "positions")
 
 

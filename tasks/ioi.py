@@ -33,6 +33,19 @@ from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.registry import register
 from mechcirc.tasks.tokens import single_token_words, tokenizer_label
 
+__all__ = [
+    "BABA_TEMPLATES",
+    "CORRUPTIONS",
+    "IOI",
+    "IOITask",
+    "NAMES",
+    "OBJECTS",
+    "ORDERS",
+    "PLACES",
+    "fill",
+    "template_pieces",
+]
+
 # Wang et al.'s BABA templates ([B] = subject, [A] = indirect object); the final " [A]" is the
 # answer and is cut. ABBA templates swap the first two names.
 BABA_TEMPLATES = (

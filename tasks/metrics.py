@@ -16,6 +16,17 @@ from torch import Tensor
 
 from mechcirc.errors import MechcircError, UsageError
 
+__all__ = [
+    "BASELINE_MIN_STDERRS",
+    "BaselineGap",
+    "METRICS",
+    "Metric",
+    "answer_logits",
+    "baseline_gap",
+    "logit_diff",
+    "prob_diff",
+]
+
 Metric = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 

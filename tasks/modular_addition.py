@@ -20,43 +20,10 @@ from jaxtyping import Int
 from torch import Tensor
 
 from mechcirc.errors import UsageError
+from mechcirc.splits import TrainTestSplit
 from mechcirc.tasks.registry import register
 
-
-@dataclass(frozen=True)
-class TrainTestSplit:
-    """Token sequences and class labels for training a toy model, split into train and test."""
-
-    train_inputs: Int[Tensor, "n_train seq"]
-    train_labels: Int[Tensor, " n_train"]
-    test_inputs: Int[Tensor, "n_test seq"]
-    test_labels: Int[Tensor, " n_test"]
-    d_vocab: int
-    n_classes: int
-    meta: dict
-
-    @property
-    def n_train(self) -> int:
-        return self.train_inputs.shape[0]
-
-    @property
-    def n_test(self) -> int:
-        return self.test_inputs.shape[0]
-
-    def train_subset(self, n: int, seed: int = 0) -> TrainTestSplit:
-        """The first ``n`` training examples of a seeded shuffle; the test set is unchanged."""
-        if not 1 <= n <= self.n_train:
-            raise UsageError(f"subset size must be in 1..{self.n_train} (the train size), got {n}")
-        order = torch.randperm(self.n_train, generator=torch.Generator().manual_seed(seed))[:n]
-        return TrainTestSplit(
-            self.train_inputs[order],
-            self.train_labels[order],
-            self.test_inputs,
-            self.test_labels,
-            self.d_vocab,
-            self.n_classes,
-            {**self.meta, "train_subset": n, "subset_seed": seed},
-        )
+__all__ = ["MODULAR_ADDITION", "ModularAddition", "TrainTestSplit", "all_pairs", "is_prime"]
 
 
 def is_prime(n: int) -> bool:

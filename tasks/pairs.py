@@ -29,6 +29,8 @@ from torch import Tensor
 from mechcirc.errors import UsageError
 from mechcirc.tasks.metrics import METRICS, answer_logits
 
+__all__ = ["PromptPairs", "validate_pairs"]
+
 
 @dataclass(frozen=True)
 class PromptPairs:

@@ -20,6 +20,8 @@ from mechcirc.errors import UsageError
 from mechcirc.tasks.csv_task import CsvTask
 from mechcirc.tasks.pairs import PromptPairs
 
+__all__ = ["PromptPairTask", "Task", "get", "load_pairs", "names", "prompt_pair_task", "register"]
+
 
 @runtime_checkable
 class Task(Protocol):

@@ -25,6 +25,8 @@ from mechcirc.errors import UsageError
 from mechcirc.tasks.modular_addition import TrainTestSplit
 from mechcirc.tasks.registry import register
 
+__all__ = ["SPARSE_MODULAR_ADDITION", "SparseModularAddition", "decode_sequences", "distinct_codes"]
+
 # Above this many possible sequences, distinct codes are drawn by rejection instead of randperm.
 _PERMUTE_LIMIT = 1 << 22
 

@@ -38,6 +38,17 @@ from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.registry import register
 from mechcirc.tasks.tokens import tokenizer_label, word_token
 
+__all__ = [
+    "CLAUSE_VERBS",
+    "NOUNS",
+    "PREPOSITIONS",
+    "STRUCTURES",
+    "SUBJECT_VERB_AGREEMENT",
+    "SVA_METRICS",
+    "SubjectVerbAgreementTask",
+    "VERBS",
+]
+
 NOUNS = (  # (singular, plural)
     ("author", "authors"), ("pilot", "pilots"), ("surgeon", "surgeons"), ("farmer", "farmers"),
     ("manager", "managers"), ("customer", "customers"), ("officer", "officers"),
@@ -100,10 +111,10 @@ class SubjectVerbAgreementTask:
         structure: str = "all",
         metric: str = "prob_diff",
     ) -> PromptPairs:
-        """``n`` distinct pairs of ``structure`` (see the module); ``metric``: prob_diff
-        (default, the paper's) or logit_diff."""
-        if structure not in STRUCTURES:
-            raise UsageError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        """``n`` distinct pairs of ``structure`` (see the module; ``"all"``, one name, or
+        several joined by commas, drawn uniformly); ``metric``: prob_diff (default, the
+        paper's) or logit_diff."""
+        kinds = _structures(structure)
         if metric not in SVA_METRICS:
             raise UsageError(f"metric must be one of {SVA_METRICS}, got {metric!r}")
         nouns = [pair for pair in NOUNS if _pairs_of_tokens(tokenizer, [pair], "The")]
@@ -115,7 +126,6 @@ class SubjectVerbAgreementTask:
                 f"noun pairs and {len(verbs)} verb pairs (use a word-level BPE tokenizer such "
                 "as GPT-2's or Pythia's)"
             )
-        kinds = STRUCTURES[1:] if structure == "all" else (structure,)
         singular_verbs, plural_verbs = [v[0] for v in verbs], [v[1] for v in verbs]
 
         def draw(rng: random.Random):
@@ -157,6 +167,20 @@ class SubjectVerbAgreementTask:
         meta = {"tokenizer": tokenizer_label(tokenizer), "structure": structure}
         meta["metric"] = metric
         return assemble(examples, tokenizer, metric=metric, task=self.name, meta=meta)
+
+
+def _structures(structure: str) -> tuple[str, ...]:
+    """``"all"`` -> every construction; ``"simple,relative"`` -> those, in that order."""
+    if structure == "all":
+        return STRUCTURES[1:]
+    kinds = tuple(part.strip() for part in structure.split(","))
+    unknown = [kind for kind in kinds if kind not in STRUCTURES[1:]]
+    if unknown or len(set(kinds)) != len(kinds):
+        raise UsageError(
+            f"structure must be 'all' or distinct names joined by commas from "
+            f"{', '.join(STRUCTURES[1:])}; got {structure!r}"
+        )
+    return kinds
 
 
 def _pieces(kind, subject, number, attractor, attractor_number, link) -> tuple[list[str], int]:

@@ -23,6 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+__all__ = [
+    "bos_ids",
+    "continuation",
+    "encode",
+    "pad_id",
+    "single_token_words",
+    "tokenize_segments",
+    "tokenizer_label",
+    "word_token",
+]
+
 # A short neutral text before a word, so the word is tokenized as it is mid-sentence.
 _CONTEXT = "Then"
 

@@ -11,9 +11,11 @@ import pytest
 import torch
 from jaxtyping import install_import_hook
 
+import tests.shape_checks  # noqa: F401  (imported first: the hook below names its checker)
+
 # Every jaxtyping shape annotation in mechcirc is checked at run time in the tests, so a tensor of
 # the wrong shape fails a test (tests/shape_checks.py). Installed before mechcirc is imported.
-install_import_hook(["mechcirc"], "shape_checks.check_shapes")
+install_import_hook(["mechcirc"], "tests.shape_checks.check_shapes")
 
 # huggingface_hub reads these once, at import: set them before anything imports it. Tests never
 # touch the user's cache and never wait on network retries.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from layering import PACKAGE_DIRS, ROOT, check
+from tests.layering import PACKAGE_DIRS, ROOT, check
 
 
 def test_every_import_points_down_the_layers():

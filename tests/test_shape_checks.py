@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from shape_checks import unchecked
 
 from mechcirc.tasks.metrics import logit_diff
+from tests.shape_checks import unchecked
 
 
 def test_a_wrong_shape_in_a_tensor_api_fails():

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,13 +28,13 @@ from torch import Tensor, nn
 
 from mechcirc.analyses.l3d.parameters import select_parameters
 from mechcirc.analyses.l3d.targets import TokenTarget, VectorTarget
-from mechcirc.analyses.l3d.toy_training import ToyTrainingConfig, train_toy
+from mechcirc.analyses.l3d.toy_training import ToyTrainingConfig, train_toys
 from mechcirc.analyses.l3d.toys import TOYS, decomposition_module, get_toy
 from mechcirc.config import Config, require_in, require_positive_int
 from mechcirc.errors import UsageError
 from mechcirc.models.protocol import HookedModel
 
-__all__ = ["TokenData", "ToyInputs", "token_target", "toy_target"]
+__all__ = ["TokenData", "ToyInputs", "token_target", "toy_target", "toy_targets"]
 
 
 @dataclass(frozen=True)
@@ -63,19 +64,58 @@ def toy_target(
     """The toy, trained (or loaded from ``inputs.weights``, or from ``weights`` if that file
     exists), saved to ``weights`` when given; returns the target over its decomposed
     parameters and the trained model."""
-    spec = get_toy(inputs.toy)
-    source = inputs.weights or (weights if weights and Path(weights).is_file() else None)
-    if source is not None:
-        model = spec.build(inputs.seed)
-        model.load_state_dict(load_file(str(source)))
-        model.eval().requires_grad_(False)
-    else:
-        model = train_toy(spec, inputs.training, seed=inputs.seed)
-    if weights is not None and not Path(weights).is_file():
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-    module = decomposition_module(spec, model)
-    group = select_parameters(module, patterns)
-    return VectorTarget(group, spec.sample, divergence=inputs.divergence), model
+    return toy_targets([inputs], patterns, [weights])[0]
+
+
+def toy_targets(
+    inputs: Sequence[ToyInputs],
+    patterns: str = "*",
+    weights: Sequence[str | Path | None] | None = None,
+) -> list[tuple[VectorTarget, nn.Module]]:
+    """:func:`toy_target` for several toys: those to train are trained together, one stacked
+    run per toy and training config (:func:`~.toy_training.train_toys`), each seed once."""
+    weights = list(weights) if weights is not None else [None] * len(inputs)
+    sources = [
+        item.weights or (path if path and Path(path).is_file() else None)
+        for item, path in zip(inputs, weights, strict=True)
+    ]
+    trained = _train_missing([i for i, source in zip(inputs, sources, strict=True) if not source])
+    built = []
+    for item, source, path in zip(inputs, sources, weights, strict=True):
+        spec = get_toy(item.toy)
+        model = _load_toy(spec, item.seed, source) if source else trained[_model_key(item)]
+        if path is not None and not Path(path).is_file():
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+        group = select_parameters(decomposition_module(spec, model), patterns)
+        built.append((VectorTarget(group, spec.sample, divergence=item.divergence), model))
+    return built
+
+
+def _model_key(inputs: ToyInputs) -> tuple:
+    """What a trained toy depends on (not the divergence its decomposition uses)."""
+    return inputs.toy, repr(inputs.training.to_dict()), inputs.seed
+
+
+def _train_missing(inputs: list[ToyInputs]) -> dict[tuple, nn.Module]:
+    """Each distinct toy of ``inputs`` trained once, the seeds of one toy and config together."""
+    runs: dict[tuple, tuple[ToyInputs, list[int]]] = {}
+    for item in inputs:
+        _, seeds = runs.setdefault(_model_key(item)[:2], (item, []))
+        if item.seed not in seeds:
+            seeds.append(item.seed)
+    trained = {}
+    for first, seeds in runs.values():
+        models = train_toys(get_toy(first.toy), first.training, seeds)
+        trained.update(
+            {_model_key(first.replace(seed=s)): m for s, m in zip(seeds, models, strict=True)}
+        )
+    return trained
+
+
+def _load_toy(spec, seed: int, path: str | Path) -> nn.Module:
+    model = spec.build(seed)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval().requires_grad_(False)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from torch import Tensor, nn
 from mechcirc.errors import UsageError
 from mechcirc.parameters import NamedParameter, unique_named_parameters
 
+__all__ = ["ParameterGroup", "available_names", "select_parameters"]
+
 
 @dataclass(frozen=True)
 class ParameterGroup:

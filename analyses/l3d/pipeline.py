@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,13 +37,21 @@ from mechcirc.analyses.l3d.evaluation import (
 )
 from mechcirc.analyses.l3d.interventions import default_deltas, intervention_curves
 from mechcirc.analyses.l3d.logits import annotate_top_logits
+from mechcirc.analyses.l3d.members import fit_members
 from mechcirc.analyses.l3d.subnetworks import Subnetworks
 from mechcirc.analyses.l3d.targets import TokenTarget
 from mechcirc.analyses.l3d.training import L3DState, fit
 from mechcirc.errors import UsageError
 from mechcirc.runs import RunFolder
 
-__all__ = ["CHECKPOINT", "Decomposition", "decompose", "evaluate", "write_outputs"]
+__all__ = [
+    "CHECKPOINT",
+    "Decomposition",
+    "decompose",
+    "decompose_members",
+    "evaluate",
+    "write_outputs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +145,55 @@ def decompose(
         on_checkpoint=save,
         progress=progress,
     )
-    if save:
-        save(state)
-    fitted = time.perf_counter()
+    return _conclude(target, state, config, run, time.perf_counter() - started, progress)
+
+
+def decompose_members(
+    targets: Sequence,
+    configs: Sequence[L3DConfig],
+    runs: Sequence[RunFolder | None] | None = None,
+    *,
+    progress: bool = True,
+) -> list[Decomposition]:
+    """:func:`decompose` for several targets whose configs differ only in ``seed``, fitted at
+    once (:func:`~.members.fit_members`): each result equals its own ``decompose`` to float
+    rounding, for about the fitting time of one. The targets must share a parameter layout
+    (the same toy with other seeds, weights or divergences)."""
+    runs = list(runs) if runs is not None else [None] * len(targets)
+    if not (len(targets) == len(configs) == len(runs)) or not targets:
+        raise UsageError(
+            f"decompose_members needs one config and run per target, got {len(targets)} "
+            f"targets, {len(configs)} configs and {len(runs)} runs"
+        )
+    shared = {repr(c.replace(seed=0).to_dict()) for c in configs}
+    if len(shared) > 1:
+        raise UsageError("decompose_members fits configs that differ only in their seed")
+    subnetworks = [
+        Subnetworks(t.group.shapes, c.n_subnetworks, ranks=c.mode_rank, seed=c.seed)
+        for t, c in zip(targets, configs, strict=True)
+    ]
+    batches = [TrainingBatches(t, c) for t, c in zip(targets, configs, strict=True)]
+    started = time.perf_counter()
+    states = fit_members(batches, subnetworks, configs[0], progress=progress)
+    fit_s = time.perf_counter() - started
+    return [
+        _conclude(t, state, c, run, fit_s, progress, n_members=len(targets))
+        for t, state, c, run in zip(targets, states, configs, runs, strict=True)
+    ]
+
+
+def _conclude(target, state, config, run, fit_s: float, progress: bool, n_members: int = 1):
+    """Checkpoint, held-out evaluation, timings and (with a run) every output of one fit."""
+    if run is not None:
+        save_state(run.file(CHECKPOINT), state, config)
+    started = time.perf_counter()
     result = evaluate(target, state, config, progress=progress)
     result.timings = {
-        "fit_s": round(fitted - started, 3),
-        "evaluate_s": round(time.perf_counter() - fitted, 3),
+        "fit_s": round(fit_s, 3),
+        "evaluate_s": round(time.perf_counter() - started, 3),
     }
+    if n_members > 1:
+        result.timings["fit_members"] = n_members  # fit_s is the whole stack's
     if run is not None:
         write_outputs(run, result)
     return result

@@ -61,7 +61,8 @@ def _intervention_figures(run: RunFolder, spec, target, result: Decomposition) -
 
     _scatter(run, "interventions_scatter", target, result, single(SCATTER_DELTAS), truth=truth)
     _scatter(run, "interventions_more_deltas", target, result, single(MORE_DELTAS), truth=truth)
-    if spec.name == "squares":
+    hidden = _hidden_layers(result.subnetworks.names)
+    if hidden:  # deep toys (squares, squares-elu)
         _scatter(
             run,
             "interventions_hidden_only",
@@ -69,7 +70,7 @@ def _intervention_figures(run: RunFolder, spec, target, result: Decomposition) -
             result,
             single(MORE_DELTAS),
             truth=truth,
-            only=_hidden_layers(result.subnetworks.names),
+            only=hidden,
             title="hidden layers' parts only",
         )
     if n >= 2:

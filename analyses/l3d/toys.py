@@ -9,13 +9,18 @@ As the paper (Chrisman et al. 2025) and the authors' scripts set them:
 - ``high-rank``: the same with 25 inputs and outputs, 10 hidden, inputs in 5 groups of 5 that
   are active together (the authors' script uses 30 inputs in 6 groups; the draft says 25 in 5).
 - ``squares``: ``X -> X^2`` elementwise, 5 -> four hidden GELU layers of 5 -> 5 (the draft says
-  GeLU; the authors' code has ELU after every layer), signed inputs.
+  GeLU), signed inputs; ``squares-elu``: the same with ELU after every layer, the output
+  included, as the authors' ``CustomMLP`` (their released code).
 
 Inputs: each feature (or group) is active independently with probability 0.05 with a value
 uniform in ``[0, 1]`` (``[-1, 1]`` for ``squares``); like the authors' ``GenerateTMSInputs``,
 inputs with no active feature are redrawn. mechcirc's earlier variants keep their names:
 ``tms-tied`` (the tied ``W`` decomposed, empty inputs kept), ``circuit-superposition-nobias``
 (no biases, ``A = B H``, probability 0.01, top-k 0.02) and ``squares-relu`` (5 -> 10 ReLU -> 5).
+
+Every forward broadcasts over leading dimensions of its parameters and inputs (``x @ W``, not
+``F.linear``), so a model whose parameters are stacked ``[n_models, ...]`` runs ``n_models``
+toys on ``[n_models, batch, d_in]`` inputs at once (:mod:`.toy_training` trains seeds so).
 
 Example:
     >>> toy = TOYS["circuit-superposition"]
@@ -57,9 +62,11 @@ class TMSNet(nn.Module):
         if A is not None:
             self.register_buffer("A", A)
 
-    def forward(self, x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_out"]:
-        W_in, W_out = (self.W, self.W.T) if self.tied else (self.W_in, self.W_out)
-        return torch.relu(x @ W_in @ W_out + self.b)
+    def forward(
+        self, x: Float[Tensor, "*models batch d_in"]
+    ) -> Float[Tensor, "*models batch d_out"]:
+        W_in, W_out = (self.W, self.W.mT) if self.tied else (self.W_in, self.W_out)
+        return torch.relu(x @ W_in @ W_out + self.b.unsqueeze(-2))
 
     def untied(self) -> TMSNet:
         """The same function with separate ``W_in`` and ``W_out`` parameters."""
@@ -75,12 +82,14 @@ class TMSNet(nn.Module):
 
 
 class DeepMLP(nn.Module):
-    """Linear layers ``0 .. n`` named as the authors' ``CustomMLP`` (``0.weight``, ``1.bias``)
-    with ``activation`` after each hidden layer; He-normal weights, biases ``U[0.01, 1]``."""
+    """Linear layers ``layers.0 .. n`` (``layers.0.weight``, ``layers.1.bias``) with
+    ``activation`` after each hidden layer (and after the output with ``activate_output``, as the
+    authors' ``CustomMLP``); He-normal weights, biases ``U[0.01, 1]``."""
 
-    def __init__(self, widths: list[int], activation: str = "gelu"):
+    def __init__(self, widths: list[int], activation: str = "gelu", activate_output: bool = False):
         super().__init__()
-        self.activation = {"gelu": nn.GELU(), "relu": nn.ReLU()}[activation]
+        self.activation = {"gelu": nn.GELU(), "relu": nn.ReLU(), "elu": nn.ELU()}[activation]
+        self.activate_output = activate_output
         self.layers = nn.ModuleList(
             nn.Linear(a, b) for a, b in zip(widths, widths[1:], strict=False)
         )
@@ -88,10 +97,15 @@ class DeepMLP(nn.Module):
             nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
             nn.init.uniform_(layer.bias, 0.01, 1.0)
 
-    def forward(self, x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_out"]:
-        for layer in self.layers[:-1]:
-            x = self.activation(layer(x))
-        return self.layers[-1](x)
+    def forward(
+        self, x: Float[Tensor, "*models batch d_in"]
+    ) -> Float[Tensor, "*models batch d_out"]:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = x @ layer.weight.mT + layer.bias.unsqueeze(-2)
+            if i < last or self.activate_output:
+                x = self.activation(x)
+        return x
 
 
 @dataclass(frozen=True)
@@ -165,8 +179,8 @@ class _BiaslessMLP(nn.Module):
         self.W2 = nn.Parameter(torch.randn(n, d_hidden) / d_hidden**0.5)
         self.register_buffer("A", _circuit_map(n, d_hidden))
 
-    def forward(self, x: Float[Tensor, "batch n"]) -> Float[Tensor, "batch n"]:
-        return torch.relu(x @ self.W1.T) @ self.W2.T
+    def forward(self, x: Float[Tensor, "*models batch n"]) -> Float[Tensor, "*models batch n"]:
+        return torch.relu(x @ self.W1.mT) @ self.W2.mT
 
 
 TOYS: dict[str, ToySpec] = {
@@ -205,7 +219,7 @@ TOYS: dict[str, ToySpec] = {
             "circuit superposition X -> AX, 10 -> 5 -> 10, no biases, A = B H, p = 0.01",
             n_features=10,
             make=lambda: _BiaslessMLP(10, 5),
-            task=lambda model, x: x @ model.A.T,
+            task=lambda model, x: x @ model.A.mT,
             feature_probability=0.01,
             nonzero_only=False,
             n_subnetworks=10,
@@ -228,6 +242,17 @@ TOYS: dict[str, ToySpec] = {
             "X -> X^2 elementwise, 5 -> 4 hidden GELU layers of 5 -> 5, signed inputs",
             n_features=5,
             make=lambda: DeepMLP([5, 5, 5, 5, 5, 5], "gelu"),
+            task=lambda model, x: x**2,
+            signed=True,
+            rank=2,
+            paper_loss=0.32,
+        ),
+        ToySpec(
+            "squares-elu",
+            "X -> X^2 elementwise, 5 -> 4 hidden ELU layers of 5 -> 5, ELU on the output too "
+            "(the authors' code), signed inputs",
+            n_features=5,
+            make=lambda: DeepMLP([5, 5, 5, 5, 5, 5], "elu", activate_output=True),
             task=lambda model, x: x**2,
             signed=True,
             rank=2,

@@ -49,38 +49,40 @@ GradientBatch = Callable[[int], Float[Tensor, "batch n_params"]]
 
 
 def batch_topk_mask(
-    activations: Float[Tensor, "batch n_subnetworks"], fraction: float
-) -> Bool[Tensor, "batch n_subnetworks"]:
-    """True for the ``fraction`` largest ``|activations|`` of the whole batch (at least one)."""
-    n_keep = max(1, round(fraction * activations.numel()))
-    flat = activations.detach().abs().flatten()
-    mask = torch.zeros_like(flat, dtype=torch.bool)
-    mask[flat.topk(n_keep).indices] = True
-    return mask.view_as(activations)
+    activations: Float[Tensor, "*members batch n_subnetworks"], fraction: float
+) -> Bool[Tensor, "*members batch n_subnetworks"]:
+    """True for the ``fraction`` largest ``|activations|`` of the whole batch (at least one);
+    leading dimensions (stacked decompositions) are separate batches."""
+    n_keep = max(1, round(fraction * activations.shape[-2] * activations.shape[-1]))
+    flat = activations.detach().abs().flatten(-2)
+    kept = flat.topk(n_keep, dim=-1).indices
+    return torch.zeros_like(flat, dtype=torch.bool).scatter_(-1, kept, True).view_as(activations)
 
 
 def reconstruction_loss(
-    gradients: Float[Tensor, "batch n_params"],
-    reconstruction: Float[Tensor, "batch n_params"],
+    gradients: Float[Tensor, "*members batch n_params"],
+    reconstruction: Float[Tensor, "*members batch n_params"],
     normalisation: str = "batch",
-) -> Tensor:
+) -> Float[Tensor, "*members"]:
     """``||g - g_hat||^2 / ||g||^2``, over the batch (``"batch"``) or averaged per sample."""
     # vector norms, not squared copies: a [batch, n_params] temporary less (large blocks)
     residual = torch.linalg.vector_norm(gradients - reconstruction, dim=-1) ** 2
     energy = torch.linalg.vector_norm(gradients, dim=-1) ** 2
     if normalisation == "batch":
-        return residual.sum() / energy.sum().clamp_min(1e-30)
+        return residual.sum(-1) / energy.sum(-1).clamp_min(1e-30)
     nonzero = energy > 0
-    return (residual[nonzero] / energy[nonzero]).mean()
+    ratios = torch.where(nonzero, residual / energy.clamp_min(1e-30), 0.0)
+    return ratios.sum(-1) / nonzero.sum(-1)
 
 
 def reconstruct(
     subnetworks: Subnetworks,
-    gradients: Float[Tensor, "batch n_params"],
+    gradients: Float[Tensor, "*members batch n_params"],
     topk: float,
     chunk: int = 0,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Activations, their batch top-k mask, and the reconstructed gradients."""
+    """Activations, their batch top-k mask, and the reconstructed gradients (``subnetworks``
+    may be a :class:`~.members.SubnetworkStack` with gradients ``[n_members, batch, n_params]``)."""
     activations = subnetworks.project(gradients, "in", chunk)
     mask = batch_topk_mask(activations, topk)
     return activations, mask, subnetworks.expand(activations * mask, "out", chunk)
@@ -98,7 +100,7 @@ class L3DState:
 
 def new_state(subnetworks: Subnetworks, config: L3DConfig) -> L3DState:
     optimizer = torch.optim.AdamW(
-        subnetworks.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
+        subnetworks.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True
     )
     return L3DState(subnetworks, optimizer)
 
@@ -110,13 +112,13 @@ def _train_step(state: L3DState, gradients: Tensor, config: L3DConfig) -> dict:
     _, mask, reconstruction = reconstruct(
         state.subnetworks, gradients, config.topk_at(state.step), chunk
     )
-    loss = reconstruction_loss(gradients, reconstruction, config.loss_normalisation)
+    losses = reconstruction_loss(gradients, reconstruction, config.loss_normalisation)
     state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    losses.sum().backward()  # stacked decompositions: a sum of independent losses
     state.optimizer.step()
     state.subnetworks.renormalise(chunk)
     state.step += 1
-    return {"loss": loss.item(), "active_per_subnetwork": mask.sum(0).cpu()}
+    return {"loss": losses.detach(), "active_per_subnetwork": mask.sum(-2)}
 
 
 def fit(
@@ -133,7 +135,7 @@ def fit(
     ``on_checkpoint(state)`` is called every ``config.checkpoint_every`` steps.
     """
     state = state or new_state(subnetworks, config)
-    window = _Window(config.n_subnetworks)
+    window = _Window()
     bar = tqdm(total=config.steps, initial=state.step, desc="L3D", disable=not progress)
     while state.step < config.steps:
         stats = _train_step(state, gradient_batch(state.step), config)
@@ -142,35 +144,39 @@ def fit(
         if state.step % config.log_every == 0 or state.step == config.steps:
             row = window.row(state.step, config)
             state.log.append(row)
-            bar.set_postfix(loss=f"{row['loss']:.4f}", dead=row["dead_subnetworks"])
+            bar.set_postfix(loss=_rounded(row["loss"]), dead=row["dead_subnetworks"])
         if on_checkpoint and state.step % config.checkpoint_every == 0:
             on_checkpoint(state)
     bar.close()
     return state
 
 
-class _Window:
-    """Loss and activity summed since the last log row."""
+def _rounded(value: float | list[float]) -> float | list[float]:
+    return [round(v, 4) for v in value] if isinstance(value, list) else round(value, 4)
 
-    def __init__(self, n_subnetworks: int):
-        self.n_subnetworks = n_subnetworks
+
+class _Window:
+    """Loss and activity summed since the last log row (per member for a stack: the row's
+    ``loss`` and ``dead_subnetworks`` are then lists)."""
+
+    def __init__(self):
         self.reset()
 
     def reset(self) -> None:
-        self.loss, self.active, self.n = 0.0, torch.zeros(self.n_subnetworks), 0
+        self.loss, self.active, self.n = 0.0, 0, 0
 
     def add(self, stats: dict) -> None:
-        self.loss += stats["loss"]
-        self.active += stats["active_per_subnetwork"]
+        self.loss = self.loss + stats["loss"].double()
+        self.active = self.active + stats["active_per_subnetwork"].cpu()
         self.n += 1
 
     def row(self, step: int, config: L3DConfig) -> dict:
         row = {
             "step": step,
-            "loss": self.loss / self.n,
+            "loss": (self.loss / self.n).tolist(),
             "lr": config.learning_rate(step - 1),
-            "dead_subnetworks": int((self.active == 0).sum()),
+            "dead_subnetworks": (self.active == 0).sum(-1).tolist(),
         }
-        log.info("step %d loss %.4f dead %d", step, row["loss"], row["dead_subnetworks"])
+        log.info("step %d loss %s dead %s", step, _rounded(row["loss"]), row["dead_subnetworks"])
         self.reset()
         return row

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from mechcirc.errors import UsageError
 from mechcirc.models.pythia_shape import TinyPythiaShape
 
+__all__ = ["DEFAULT_MIX", "LINEAR_STEPS", "LOG_STEPS", "MicroPythiaConfig"]
+
 # Examples per corpus part. Each task example is the generator's clean prompt followed by one of
 # its correct answers; "induction" rows are [BOS] r r with r random corpus tokens.
 DEFAULT_MIX: tuple[tuple[str, int], ...] = (

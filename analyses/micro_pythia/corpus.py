@@ -26,13 +26,28 @@ from torch import Tensor
 
 from mechcirc import tasks
 from mechcirc.analyses.micro_pythia.config import MicroPythiaConfig
-from mechcirc.analyses.training import IGNORE_INDEX
 from mechcirc.errors import UsageError
 from mechcirc.tasks import PromptPairs, TrainTestSplit
+from mechcirc.training import IGNORE_INDEX
+
+__all__ = [
+    "Corpus",
+    "INDUCTION",
+    "TRAINING_OPTIONS",
+    "answered_rows",
+    "build_corpus",
+    "induction_rows",
+    "padded_rows",
+    "pair_token_ids",
+]
 
 log = logging.getLogger(__name__)
 
 INDUCTION = "induction"
+# Generator options of the training rows: agreement is trained on three of Marvin & Linzen's
+# constructions (the shipped weights' recipe); the sentential, subject-relative and
+# within-relative ones are never seen in training, so evaluating on "all" tests generalisation.
+TRAINING_OPTIONS = {"subject-verb-agreement": {"structure": "simple,prepositional,relative"}}
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,8 @@ def build_corpus(config: MicroPythiaConfig, tokenizer) -> Corpus:
     for k, (part, n) in enumerate(config.mix):
         if part == INDUCTION:
             continue
-        pairs = tasks.get(part).generate(tokenizer, n=n, seed=config.corpus_seed + k)
+        options = TRAINING_OPTIONS.get(part, {})
+        pairs = tasks.get(part).generate(tokenizer, n=n, seed=config.corpus_seed + k, **options)
         part_rows = answered_rows(pairs, random.Random(config.corpus_seed + k))
         rows += part_rows
         parts += [part] * len(part_rows)

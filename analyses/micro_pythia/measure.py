@@ -25,6 +25,15 @@ from mechcirc import tasks
 from mechcirc.tasks import PromptPairs
 from mechcirc.tasks.metrics import answer_logits
 
+__all__ = [
+    "Behaviour",
+    "TASKS",
+    "answer_position_logits",
+    "behaviours",
+    "task_behaviour",
+    "unused_mass",
+]
+
 TASKS = ("ioi", "greater-than", "gendered-pronoun", "subject-verb-agreement")
 
 

@@ -19,6 +19,8 @@ from transformers import GPTNeoXForCausalLM
 
 from mechcirc.analyses.micro_pythia.config import MicroPythiaConfig
 
+__all__ = ["causal_lm_logits", "compact_model", "hold_constant_dimension"]
+
 
 def hold_constant_dimension(model: GPTNeoXForCausalLM, dim: int) -> None:
     """Set the final layer norm to output 1 on ``dim`` (weight 0, bias 1) and keep it there:

@@ -26,10 +26,19 @@ from torch import Tensor
 from mechcirc.analyses.micro_pythia.config import MicroPythiaConfig
 from mechcirc.analyses.micro_pythia.corpus import build_corpus
 from mechcirc.analyses.micro_pythia.model import causal_lm_logits, compact_model
-from mechcirc.analyses.training import METRICS_FILE, TrainConfig, Trainer
 from mechcirc.models.micro_pythia import encode_state, load_stored, save_checkpoints
 from mechcirc.models.micro_spec import MicroPythiaSpec, load_spec, shipped_folder
 from mechcirc.models.tokenizers import pythia_tokenizer
+from mechcirc.training import METRICS_FILE, TrainConfig, Trainer
+
+__all__ = [
+    "EVAL_BATCH_SIZE",
+    "TrainedMicroPythia",
+    "compare_with_shipped",
+    "snapshot",
+    "train_micro_pythia",
+    "trainer_config",
+]
 
 log = logging.getLogger(__name__)
 

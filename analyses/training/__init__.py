@@ -16,7 +16,7 @@ from mechcirc.analyses.training.grokking import (
     run_ungrokking,
     transition,
 )
-from mechcirc.analyses.training.trainer import (
+from mechcirc.training import (
     IGNORE_INDEX,
     METRICS_FILE,
     TrainConfig,

@@ -36,11 +36,11 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from mechcirc.analyses.training import figures
-from mechcirc.analyses.training.trainer import TrainConfig, Trainer
 from mechcirc.runs import RunFolder
 from mechcirc.tasks.modular_addition import TrainTestSplit
 from mechcirc.tasks.sparse_modular_addition import SPARSE_MODULAR_ADDITION
 from mechcirc.toys.cross_attention import CrossAttentionConfig, HookedCrossAttention
+from mechcirc.training import TrainConfig, Trainer
 
 logger = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ from torch import Tensor
 
 from mechcirc.analyses.training import figures
 from mechcirc.analyses.training.grokking import GrokkingConfig, _checkpoint_dir, train_grokking
-from mechcirc.analyses.training.trainer import Trainer, parameter_norm
 from mechcirc.runs import RunFolder
 from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit
 from mechcirc.toys.grokking import grokking_model, last_position_logits
+from mechcirc.training import Trainer, parameter_norm
 
 
 @dataclass

@@ -26,11 +26,11 @@ from pathlib import Path
 import pandas as pd
 
 from mechcirc.analyses.training import figures
-from mechcirc.analyses.training.trainer import CHECKPOINT_FILE, TrainConfig, Trainer
 from mechcirc.errors import UsageError
 from mechcirc.runs import RunFolder
 from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit
 from mechcirc.toys.grokking import grokking_model, last_position_logits
+from mechcirc.training import CHECKPOINT_FILE, TrainConfig, Trainer
 
 logger = logging.getLogger(__name__)
 

@@ -24,6 +24,8 @@ from importlib import import_module
 from mechcirc import __version__
 from mechcirc.errors import Interrupted, MechcircError, UsageError
 
+__all__ = ["SUBCOMMAND_MODULES", "USER_OS_ERRORS", "build_parser", "main"]
+
 # One module per subcommand; each defines register(subparsers).
 SUBCOMMAND_MODULES = (
     "models",

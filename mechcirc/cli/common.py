@@ -6,6 +6,16 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
+__all__ = [
+    "add_model_args",
+    "add_out_args",
+    "comma_list",
+    "finite_float",
+    "load_model_from_args",
+    "model_spec_from_args",
+    "positive_int",
+]
+
 T = TypeVar("T")
 
 

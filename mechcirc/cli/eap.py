@@ -14,6 +14,8 @@ from typing import Any
 
 from mechcirc.cli.common import add_model_args, add_out_args, finite_float, positive_int
 
+__all__ = ["COMMAND", "config_from_args", "execute", "register", "rerun"]
+
 COMMAND = "eap"
 
 
@@ -145,7 +147,8 @@ def execute(
 
             write_run_report(run.path, run.file("report.html"), tokenizer=model.tokenizer)
         run.finish()
-    _print_summary(run, f"{model_spec.name}{revision}", pairs.task, result.metrics())
+    edges = result.circuit.in_graph_edges()
+    _print_summary(run, f"{model_spec.name}{revision}", pairs.task, result.metrics(), edges)
     return 0
 
 
@@ -163,7 +166,7 @@ def rerun(manifest: dict, out: str | Path, *, overwrite: bool = False) -> int:
     return execute(EAPConfig.from_dict(manifest["config"]), specs, out, overwrite=overwrite)
 
 
-def _print_summary(run, model: str, task: str, metrics: dict) -> None:
+def _print_summary(run, model: str, task: str, metrics: dict, edges: list) -> None:
     steps = f" (m={metrics['ig_steps']})" if metrics["ig_steps"] else ""
     seconds = run.manifest["timings"]
     print(
@@ -188,4 +191,8 @@ def _print_summary(run, model: str, task: str, metrics: dict) -> None:
         f"faithfulness: normalized {metrics['normalized']:.3f}, circuit/clean "
         f"{metrics['fraction_of_clean']:.3f}{reached}"
     )
+    if edges:  # (name, score), largest |score| first: the terminal names the circuit
+        listed = ", ".join(f"{name} {score:+.3g}" for name, score in edges[:8])
+        more = f" (+{len(edges) - 8} more in graph.json)" if len(edges) > 8 else ""
+        print(f"edges: {listed}{more}")
     print(f"wrote {run.path}: {', '.join(run.manifest['outputs'])}")

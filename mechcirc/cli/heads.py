@@ -14,6 +14,16 @@ from typing import Any
 
 from mechcirc.cli.common import add_model_args, add_out_args, finite_float, positive_int
 
+__all__ = [
+    "COMMAND",
+    "DEFAULT_SCORES",
+    "check_before_loading",
+    "config_from_args",
+    "execute",
+    "register",
+    "rerun",
+]
+
 COMMAND = "heads"
 DEFAULT_SCORES = "induction,previous_token,duplicate_token,copy,successor"
 

@@ -5,6 +5,13 @@ The flags map onto :class:`~mechcirc.analyses.l3d.L3DConfig` and the run's input
 :class:`~mechcirc.analyses.l3d.TokenData`); the work is :func:`~mechcirc.analyses.l3d.decompose`.
 Every flag, ``--out`` and a ``--resume``'s compatibility are checked before anything is loaded
 or written. ``--preset paper`` selects the paper's L3D settings and, for a toy, its training.
+
+Several toy runs in one process (``--seeds 0,1,2``, ``--divergence mse,mse-authors``): one run
+folder per (divergence, seed) under ``--out`` (``seed0``, or ``mse-authors-seed0`` with several
+divergences), each an ordinary ``l3d`` run folder (``mechcirc rerun`` runs it alone); the toys
+are trained together and the decompositions fitted together
+(:func:`~mechcirc.analyses.l3d.decompose_members`), each equal to its own run to float
+rounding, for about the cost of one.
 """
 
 from __future__ import annotations
@@ -14,6 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from mechcirc.cli.common import add_model_args, add_out_args, comma_list, finite_float, positive_int
+
+__all__ = [
+    "COMMAND",
+    "CONFIG_FLAGS",
+    "DIVERGENCES",
+    "TOY_WEIGHTS",
+    "config_from_args",
+    "execute",
+    "execute_members",
+    "inputs_from_args",
+    "members_from_args",
+    "register",
+    "rerun",
+]
 
 COMMAND = "l3d"
 TOY_WEIGHTS = "toy_model.safetensors"
@@ -38,8 +59,21 @@ def register(subparsers) -> None:
         "--toy-training", choices=["paper", "fast"], help="toy training (default: --preset's)"
     )
     parser.add_argument("--toy-steps", type=positive_int, help="toy training steps (override)")
-    parser.add_argument("--divergence", choices=["mse", "mse-authors"], default="mse")
-    parser.add_argument("--toy-weights", help="toy_model.safetensors of an earlier run to reuse")
+    parser.add_argument(
+        "--divergence",
+        type=lambda t: comma_list(t, str, "divergences"),
+        default=("mse",),
+        help="mse (the draft's), mse-authors (the authors' code), or both: mse,mse-authors",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=lambda t: comma_list(t, int, "integers"),
+        help="several toy seeds in one process (one run folder each under --out)",
+    )
+    parser.add_argument(
+        "--toy-weights",
+        help="toy_model.safetensors of an earlier run to reuse ('{seed}' is each run's seed)",
+    )
     add_model_args(parser, required=False)
     fit = parser.add_argument_group("decomposition (defaults: --preset, then the toy's settings)")
     fit.add_argument("--preset", choices=["paper", "fast", "paper-lm"], help="named settings")
@@ -78,20 +112,25 @@ def config_from_args(args: argparse.Namespace):
     return L3DConfig.from_dict(values)
 
 
-def inputs_from_args(args: argparse.Namespace) -> dict[str, Any]:
+DIVERGENCES = ("mse", "mse-authors")
+
+
+def inputs_from_args(args: argparse.Namespace, seed: int | None = None, divergence: str = "mse"):
     """The run's typed inputs: a toy, or a model and its texts (checked, nothing loaded)."""
     from mechcirc.analyses.l3d import TokenData, ToyInputs, ToyTrainingConfig
     from mechcirc.errors import UsageError
 
     if bool(args.toy) == bool(args.model):
         raise UsageError("give --toy NAME or --model NAME (one of them)")
+    seed = (args.seed or 0) if seed is None else seed
     if args.toy:
         preset = args.toy_training or ("paper" if args.preset == "paper" else "fast")
         training = ToyTrainingConfig.preset(preset)
         if args.toy_steps:
             training = training.replace(steps=args.toy_steps)
-        weights = str(Path(args.toy_weights).resolve()) if args.toy_weights else None
-        return {"toy": ToyInputs(args.toy, args.seed or 0, training, args.divergence, weights)}
+        weights = args.toy_weights.replace("{seed}", str(seed)) if args.toy_weights else None
+        weights = str(Path(weights).resolve()) if weights else None
+        return {"toy": ToyInputs(args.toy, seed, training, divergence, weights)}
     from mechcirc.cli.common import model_spec_from_args
 
     if not args.params:
@@ -107,19 +146,56 @@ def inputs_from_args(args: argparse.Namespace) -> dict[str, Any]:
         n_eval=args.n_eval_texts,
         seq_len=args.seq_len,
         positions=args.positions or ("last" if args.task else "all"),
-        seed=args.seed or 0,
+        seed=seed,
     )
     return {"model": model_spec_from_args(args), "data": data}
+
+
+def members_from_args(args: argparse.Namespace) -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(folder label, config, inputs)`` of each run the flags ask for (one unless
+    ``--seeds`` or several divergences are given: then one sub-folder each)."""
+    from mechcirc.errors import UsageError
+
+    divergences = args.divergence
+    if not divergences or any(d not in DIVERGENCES for d in divergences):
+        raise UsageError(f"--divergence: expected {' or '.join(DIVERGENCES)}, got {divergences}")
+    seeds = args.seeds or (args.seed or 0,)
+    if args.seeds is not None and args.seed is not None:
+        raise UsageError("give --seed or --seeds, not both")
+    if len(set(seeds)) != len(seeds) or len(set(divergences)) != len(divergences):
+        raise UsageError(f"repeated seed or divergence in {seeds} / {divergences}")
+    if args.model and (args.seeds or len(divergences) > 1 or divergences[0] != "mse"):
+        raise UsageError("--seeds and --divergence are for toys (a language model uses KL)")
+    if (args.seeds is not None or len(divergences) > 1) and args.resume:
+        raise UsageError("--resume continues one run: resume each run folder on its own")
+    base = config_from_args(args)
+    return [
+        (
+            f"{d}-seed{s}" if len(divergences) > 1 else f"seed{s}",
+            base if args.seeds is None else base.replace(seed=s),
+            inputs_from_args(args, s, d),
+        )
+        for d in divergences
+        for s in seeds
+    ]
 
 
 def _run(args: argparse.Namespace) -> int:
     from mechcirc.runs import default_run_dir
 
-    config = config_from_args(args)
-    inputs = inputs_from_args(args)
+    members = members_from_args(args)
+    config = members[0][1]
     label = args.toy or Path(args.model).stem
-    out = args.out or default_run_dir("l3d", label, f"seed{config.seed}")
-    return execute(config, inputs, out, overwrite=args.overwrite, resume=args.resume)
+    seeds = sorted({c.seed for _, c, _ in members})
+    out = Path(args.out or default_run_dir("l3d", label, "seed" + "-".join(map(str, seeds))))
+    if len(members) == 1 and args.seeds is None:
+        return execute(config, members[0][2], out, overwrite=args.overwrite, resume=args.resume)
+    return execute_members(
+        [c for _, c, _ in members],
+        [i["toy"] for _, _, i in members],
+        [out / name for name, _, _ in members],
+        overwrite=args.overwrite,
+    )
 
 
 def _check_resume(out: Path, config, inputs: dict[str, Any]) -> None:
@@ -173,6 +249,49 @@ def execute(config, inputs: dict[str, Any], out: str | Path, *, overwrite=False,
         f"(dead subnetworks {metrics['dead_subnetworks']}/{config.n_subnetworks})"
     )
     print(f"wrote {run.path}")
+    return 0
+
+
+def execute_members(configs, inputs, outs, *, overwrite=False) -> int:
+    """Several toy runs (configs differing in their seed) fitted together, a folder each."""
+    from contextlib import ExitStack
+
+    from mechcirc.analyses.l3d import decompose_members, toy_targets
+    from mechcirc.analyses.l3d.reports import write_toy_report
+    from mechcirc.models.summary import describe_model
+    from mechcirc.runs import RunFolder, prepare_out_dir
+
+    outs = [prepare_out_dir(out, overwrite=overwrite) for out in outs]  # all before any work
+    with ExitStack() as stack:
+        runs = [
+            stack.enter_context(
+                RunFolder.create(
+                    out,
+                    command=COMMAND,
+                    config=config.to_dict(),
+                    inputs={"toy": item.to_dict()},
+                    seed=config.seed,
+                    overwrite=overwrite,
+                )
+            )
+            for config, item, out in zip(configs, inputs, outs, strict=True)
+        ]
+        weights = [run.file(TOY_WEIGHTS) for run in runs]
+        built = toy_targets(inputs, configs[0].params, weights)
+        for run, item, (_, model) in zip(runs, inputs, built, strict=True):
+            run.update(model=describe_model(model, toy=item.toy))
+        targets = [target for target, _ in built]
+        results = decompose_members(targets, configs, runs)
+        for run, item, (target, model), result in zip(runs, inputs, built, results, strict=True):
+            write_toy_report(run, item, model, target, result)
+        for run in runs:  # done only once every member is (a failure marks them all failed)
+            run.finish()
+    for run in runs:
+        metrics = run.manifest["metrics"]
+        print(
+            f"{run.path}: held-out reconstruction loss {metrics['reconstruction_loss']:.4f} "
+            f"(dead subnetworks {metrics['dead_subnetworks']}/{configs[0].n_subnetworks})"
+        )
     return 0
 
 

@@ -6,6 +6,8 @@ import argparse
 
 from mechcirc.cli.common import add_model_args, comma_list
 
+__all__ = ["register"]
+
 
 def register(subparsers) -> None:
     models = subparsers.add_parser("models", help="list, inspect and build models")

@@ -14,6 +14,8 @@ from typing import Any
 
 from mechcirc.cli.common import add_model_args, add_out_args, comma_list, positive_int
 
+__all__ = ["COMMAND", "config_from_args", "execute", "register", "rerun"]
+
 COMMAND = "path-patch"
 
 

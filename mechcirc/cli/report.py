@@ -12,6 +12,8 @@ from pathlib import Path
 
 from mechcirc.cli.common import positive_int
 
+__all__ = ["register", "run_tokenizer"]
+
 log = logging.getLogger(__name__)
 
 

@@ -21,6 +21,18 @@ from typing import Any
 from mechcirc.cli.common import comma_list, finite_float, positive_int
 from mechcirc.errors import MechcircError, UsageError
 
+__all__ = [
+    "COMMAND",
+    "LIST_KEYS",
+    "OPTION_KEYS",
+    "OTHER_KEYS",
+    "PLAN_KEYS",
+    "RENAMED",
+    "plan_and_options",
+    "register",
+    "settings_from_args",
+]
+
 COMMAND = "sweep"
 LIST_KEYS = ("models", "tasks", "analyses", "head_scores")
 PLAN_KEYS = (
@@ -179,7 +191,8 @@ def _run(args: argparse.Namespace) -> int:
         report=not args.no_report,
     )
     _print_status(result.path, result.status, result.failed, ran=result.ran)
-    print(f"tables: {result.path}/*.parquet; figures: {result.path / 'figures'}")
+    print(f"tables: {result.path}/*.parquet")
+    _print_figures(result.path)
     if not args.no_report:
         print(f"report: {result.path / 'report.html'}")
     if result.failed:
@@ -208,13 +221,18 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_figures(sweep: Path) -> None:
+    names = sorted(path.stem for path in (sweep / "figures").glob("*.png"))
+    print(f"figures: {sweep / 'figures'} ({', '.join(names) or 'none'}; PNG and SVG)")
+
+
 def _collect(args: argparse.Namespace) -> int:
     from mechcirc.sweep import collect
 
     tables = collect(args.dir, report=not args.no_report)
     for name, frame in tables.items():
         print(f"{Path(args.dir) / name}.parquet: {len(frame)} rows")
-    print(f"figures: {Path(args.dir) / 'figures'}")
+    _print_figures(Path(args.dir))
     if not args.no_report:
         print(f"report: {Path(args.dir) / 'report.html'}")
     return 0

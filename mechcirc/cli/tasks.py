@@ -8,6 +8,8 @@ import inspect
 from mechcirc.cli.common import add_model_args, positive_int
 from mechcirc.errors import UsageError
 
+__all__ = ["BUNDLED_TOKENIZERS", "TASK_OPTIONS", "load_tokenizer", "register"]
+
 # Task options the CLI exposes; each goes to generate() only for tasks that take it.
 TASK_OPTIONS = {
     "corruption": "IOI corruption: abc (S2 -> a third name, default) or s2-io",

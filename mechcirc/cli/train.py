@@ -74,7 +74,6 @@ def register(subparsers) -> None:
 
 def build_job(args: argparse.Namespace):
     """The model, data, train config and logits function the flags describe."""
-    from mechcirc.analyses.training.trainer import TrainConfig, default_logits
     from mechcirc.tasks import MODULAR_ADDITION, SPARSE_MODULAR_ADDITION
     from mechcirc.toys import (
         CrossAttentionConfig,
@@ -82,6 +81,7 @@ def build_job(args: argparse.Namespace):
         grokking_model,
         last_position_logits,
     )
+    from mechcirc.training import TrainConfig, default_logits
 
     defaults = DEFAULTS[args.model]
     p = args.p or defaults["p"]
@@ -125,10 +125,10 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from mechcirc.analyses.training import figures
-    from mechcirc.analyses.training.trainer import CHECKPOINT_FILE, Trainer
     from mechcirc.errors import UsageError
     from mechcirc.models.summary import describe_model
     from mechcirc.runs import RunFolder, prepare_out_dir
+    from mechcirc.training import CHECKPOINT_FILE, Trainer
 
     torch.set_num_threads(1)
     out = prepare_out_dir(args.out, overwrite=args.overwrite, resume=args.resume, can_resume=True)

@@ -6,6 +6,8 @@ import argparse
 
 from mechcirc.cli.common import add_model_args
 
+__all__ = ["register"]
+
 
 def register(subparsers) -> None:
     view = subparsers.add_parser("view", help="visualisations written as offline HTML")

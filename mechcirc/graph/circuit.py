@@ -34,6 +34,8 @@ from mechcirc.graph import (
 from mechcirc.graph.layout import GraphLayout
 from mechcirc.graph.topology import node_names
 
+__all__ = ["CircuitGraph", "SELECTION_METHODS"]
+
 SELECTION_METHODS = ("topn", "threshold", "greedy")
 
 

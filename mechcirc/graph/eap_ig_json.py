@@ -32,9 +32,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from mechcirc.errors import UsageError
-from mechcirc.graph.layout import GraphLayout
+from mechcirc.graph.layout import GraphLayout, cfg_int
 from mechcirc.graph.pruning import nodes_in_graph
 from mechcirc.graph.topology import node_names
+
+__all__ = ["from_dict", "load", "save", "to_dict"]
 
 if TYPE_CHECKING:
     from mechcirc.graph.circuit import CircuitGraph
@@ -67,30 +69,6 @@ def save(graph: CircuitGraph, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(json.dumps(to_dict(graph), allow_nan=False), encoding="utf-8")
     return path
-
-
-def _int_field(cfg: dict, key: str, minimum: int, default: int | None = None) -> int:
-    value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UsageError(f"graph cfg.{key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def layout_from_cfg(cfg: object) -> GraphLayout:
-    """The layout an EAP-IG ``cfg`` describes, or a UsageError naming the bad field."""
-    if not isinstance(cfg, dict):
-        raise UsageError(f"graph 'cfg' must be an object, got {type(cfg).__name__}")
-    n_layers = _int_field(cfg, "n_layers", 1)
-    n_heads = _int_field(cfg, "n_heads", 1)
-    n_kv_heads = _int_field(cfg, "n_kv_heads", 1, default=n_heads)
-    if n_heads % n_kv_heads:
-        raise UsageError(
-            f"graph cfg: n_heads ({n_heads}) must be a multiple of n_kv_heads ({n_kv_heads})"
-        )
-    parallel = cfg.get("parallel_attn_mlp")
-    if not isinstance(parallel, bool):
-        raise UsageError(f"graph cfg.parallel_attn_mlp must be true or false, got {parallel!r}")
-    return GraphLayout(n_layers, n_heads, n_kv_heads, parallel)
 
 
 def _edge_index(name: str, layout: GraphLayout, lookup: dict[str, int]) -> int:
@@ -150,12 +128,12 @@ def from_dict(data: object) -> dict[str, Any]:
     if not isinstance(data, dict) or not {"cfg", "nodes", "edges"} <= set(data):
         keys = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise UsageError(f"EAP-IG JSON needs the keys cfg, nodes and edges; found {keys}")
-    layout = layout_from_cfg(data["cfg"])
+    layout = GraphLayout.from_dict(data["cfg"])
     _check_nodes(data["nodes"], layout)
     scores, in_graph = _read_edges(data["edges"], layout)
     d_model = data["cfg"].get("d_model")
     if d_model is not None:
-        d_model = _int_field(data["cfg"], "d_model", 1)
+        d_model = cfg_int(data["cfg"], "d_model", 1)
     return {"layout": layout, "scores": scores, "in_graph": in_graph, "d_model": d_model}
 
 

@@ -37,6 +37,8 @@ from torch import Tensor
 
 from mechcirc.errors import UsageError
 
+__all__ = ["DstKind", "GraphLayout", "cfg_int"]
+
 DstKind = Literal["q", "k", "v", "mlp", "logits"]
 
 
@@ -188,6 +190,24 @@ class GraphLayout:
     def n_edges(self) -> int:
         return int(self.real_edges.sum())
 
+    @classmethod
+    def from_dict(cls, cfg: object) -> GraphLayout:
+        """The layout :meth:`to_dict` (or an EAP-IG graph's ``cfg``) describes, or a
+        UsageError naming the bad field; ``n_kv_heads`` defaults to ``n_heads``."""
+        if not isinstance(cfg, dict):
+            raise UsageError(f"graph 'cfg' must be an object, got {type(cfg).__name__}")
+        n_layers = cfg_int(cfg, "n_layers", 1)
+        n_heads = cfg_int(cfg, "n_heads", 1)
+        n_kv_heads = cfg_int(cfg, "n_kv_heads", 1, default=n_heads)
+        if n_heads % n_kv_heads:
+            raise UsageError(
+                f"graph cfg: n_heads ({n_heads}) must be a multiple of n_kv_heads ({n_kv_heads})"
+            )
+        parallel = cfg.get("parallel_attn_mlp")
+        if not isinstance(parallel, bool):
+            raise UsageError(f"graph cfg.parallel_attn_mlp must be true or false, got {parallel!r}")
+        return cls(n_layers, n_heads, n_kv_heads, parallel)
+
     def to_dict(self) -> dict:
         return {
             "n_layers": self.n_layers,
@@ -195,3 +215,11 @@ class GraphLayout:
             "n_kv_heads": self.n_kv_heads,
             "parallel_attn_mlp": self.parallel_attn_mlp,
         }
+
+
+def cfg_int(cfg: dict, key: str, minimum: int, default: int | None = None) -> int:
+    """``cfg[key]`` (or ``default``) as an integer >= ``minimum``, or a UsageError naming it."""
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UsageError(f"graph cfg.{key} must be an integer >= {minimum}, got {value!r}")
+    return value

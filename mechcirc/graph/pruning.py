@@ -24,6 +24,8 @@ from torch import Tensor
 from mechcirc.graph.layout import GraphLayout
 from mechcirc.graph.topology import node_inputs
 
+__all__ = ["nodes_in_graph", "prune"]
+
 
 def _sources_fed(
     in_graph: Bool[Tensor, "n_src n_dst"], layout: GraphLayout

@@ -23,6 +23,8 @@ from mechcirc.graph.render_style import (
 )
 from mechcirc.graph.topology import queries_per_kv_head
 
+__all__ = ["circuit_dot"]
+
 if TYPE_CHECKING:
     from mechcirc.graph.circuit import CircuitGraph
     from mechcirc.graph.layout import GraphLayout

@@ -18,6 +18,16 @@ import torch
 from mechcirc.errors import UsageError
 from mechcirc.graph.topology import Destination, destinations
 
+__all__ = [
+    "DASH_NEGATIVE",
+    "DrawnEdge",
+    "KIND_COLOURS",
+    "KIND_LABELS",
+    "drawn_edges",
+    "edge_width",
+    "largest_score",
+]
+
 if TYPE_CHECKING:
     from mechcirc.graph.circuit import CircuitGraph
 

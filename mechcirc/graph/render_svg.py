@@ -31,6 +31,8 @@ from mechcirc.graph.render_style import (
 )
 from mechcirc.graph.topology import Destination, queries_per_kv_head
 
+__all__ = ["Geometry", "PORT_SPREAD", "circuit_svg"]
+
 if TYPE_CHECKING:
     from mechcirc.graph.circuit import CircuitGraph
 

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mechcirc.errors import MechcircError, UsageError
-from mechcirc.graph.eap_ig_json import layout_from_cfg
+from mechcirc.graph.layout import GraphLayout
 from mechcirc.tensorfiles import load_tensors, save_tensors
+
+__all__ = ["FORMAT", "load", "save"]
 
 if TYPE_CHECKING:
     from mechcirc.graph.circuit import CircuitGraph
@@ -47,7 +49,7 @@ def load(path: str | Path) -> dict[str, Any]:
             f"tensors {sorted(tensors)})"
         )
     try:
-        layout = layout_from_cfg(json.loads(metadata["layout"]))
+        layout = GraphLayout.from_dict(json.loads(metadata["layout"]))
         d_model = json.loads(metadata.get("d_model", "null"))
     except (KeyError, json.JSONDecodeError) as error:
         raise UsageError(f"{path}: unreadable layout metadata ({error})") from None

@@ -34,6 +34,8 @@ from mechcirc.graph.layout import GraphLayout
 from mechcirc.graph.pruning import prune
 from mechcirc.graph.topology import node_inputs
 
+__all__ = ["above_threshold", "check_edge_count", "greedy", "greedy_order", "top_n"]
+
 
 def _ranking_keys(
     scores: Float[Tensor, "n_src n_dst"], layout: GraphLayout, absolute: bool

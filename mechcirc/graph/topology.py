@@ -25,6 +25,8 @@ from torch import Tensor
 
 from mechcirc.graph.layout import DstKind, GraphLayout
 
+__all__ = ["Destination", "destinations", "node_inputs", "node_names", "queries_per_kv_head"]
+
 
 def queries_per_kv_head(layout: GraphLayout) -> int:
     """How many query heads share one KV head (1 without grouped-query attention)."""

@@ -6,6 +6,8 @@ import torch
 
 from mechcirc.errors import UsageError
 
+__all__ = ["DTYPES", "resolve_device", "resolve_dtype"]
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 

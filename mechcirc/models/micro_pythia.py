@@ -40,6 +40,26 @@ from mechcirc.models.micro_spec import (
 )
 from mechcirc.models.pythia_shape import PYTHIA_VOCAB
 
+__all__ = [
+    "INPUT_EMBEDDING",
+    "INT8_MAX",
+    "SCALE_SUFFIX",
+    "SHIPPED_DTYPE",
+    "UNEMBEDDING",
+    "checkpoint_key",
+    "decode_state",
+    "dequantize_rows",
+    "encode_state",
+    "expand_rows",
+    "expand_state_dict",
+    "file_sha256",
+    "load_compact",
+    "load_stored",
+    "micro_pythia_model",
+    "quantize_rows",
+    "save_checkpoints",
+]
+
 INPUT_EMBEDDING = "gpt_neox.embed_in.weight"
 UNEMBEDDING = "lm_head.weight"
 SHIPPED_DTYPE = torch.float16

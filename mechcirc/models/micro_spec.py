@@ -22,6 +22,16 @@ from pathlib import Path
 from mechcirc.errors import ModelLoadError
 from mechcirc.models.pythia_shape import TinyPythiaShape
 
+__all__ = [
+    "CHECKPOINTS_FILE",
+    "FORMAT_VERSION",
+    "MICRO_PYTHIA_ID",
+    "MicroPythiaSpec",
+    "SPEC_FILE",
+    "load_spec",
+    "shipped_folder",
+]
+
 MICRO_PYTHIA_ID = "mechcirc/micro-pythia"
 SPEC_FILE = "micro-pythia.json"
 CHECKPOINTS_FILE = "checkpoints.safetensors"

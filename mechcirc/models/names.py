@@ -23,6 +23,21 @@ import re
 from mechcirc.errors import ModelLoadError, UsageError
 from mechcirc.models.micro_spec import MICRO_PYTHIA_ID
 
+__all__ = [
+    "GPT2_IDS",
+    "PYTHIA_SCHEDULE_TEXT",
+    "PYTHIA_SIZES",
+    "PYTHIA_STEPS",
+    "REVISION_FORMS_TEXT",
+    "SHORT_NAMES",
+    "check_revision_form",
+    "is_pythia",
+    "known_steps",
+    "normalize_revision",
+    "resolve_model_id",
+    "schedule_text",
+]
+
 PYTHIA_SIZES = ("14m", "31m", "70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b")
 
 GPT2_IDS = {

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+__all__ = ["PYTHIA_VOCAB", "TinyPythiaShape"]
+
 if TYPE_CHECKING:  # transformers is imported on use: names and specs stay light
     from transformers import GPTNeoXConfig
 

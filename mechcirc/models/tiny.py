@@ -30,6 +30,15 @@ from mechcirc.errors import UsageError
 from mechcirc.models.pythia_shape import TinyPythiaShape
 from mechcirc.models.tokenizers import pythia_tokenizer, saved_tokenizer
 
+__all__ = [
+    "ARCHITECTURES",
+    "Architecture",
+    "TinyShape",
+    "tiny_hf_model",
+    "tiny_model",
+    "tiny_tokenizer",
+]
+
 Architecture = Literal["gpt-neox", "gpt2", "llama"]
 ARCHITECTURES: tuple[str, ...] = ("gpt-neox", "gpt2", "llama")
 

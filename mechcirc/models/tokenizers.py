@@ -15,6 +15,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+__all__ = ["bundled_tokenizer_path", "pythia_tokenizer", "saved_tokenizer", "tokenizer_from_file"]
+
 _ENDOFTEXT = "<|endoftext|>"
 
 

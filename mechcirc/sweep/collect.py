@@ -48,6 +48,8 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "heads": {
         **_KEYS, "layer": "int64", "head": "int64", "score": "string", "value": "float64",
     },
+    "components": {**_KEYS, "layer": "int64", "head": "int64", "role": "string"},
+    "ioi_consistency": {**_KEYS, "role": "string", "share": "float64", "n_heads": "int64"},
 }  # fmt: skip
 
 

@@ -14,6 +14,8 @@ import torch
 from mechcirc.errors import UsageError
 from mechcirc.views.html_page import AttentionView
 
+__all__ = ["attention_views", "select_heads"]
+
 
 def select_heads(model, layer: int | None = None, head: int | None = None) -> list[tuple[int, int]]:
     """``(layer, head)`` pairs: every head, one layer's, one head in every layer, or one head."""

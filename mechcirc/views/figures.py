@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+__all__ = ["FORMATS", "save_figure"]
+
 FORMATS = ("png", "svg")
 
 

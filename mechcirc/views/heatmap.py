@@ -18,6 +18,8 @@ from torch import Tensor
 from mechcirc.errors import UsageError
 from mechcirc.views.figures import FORMATS, save_figure
 
+__all__ = ["save_heatmap"]
+
 
 def save_heatmap(
     values: Float[Tensor, "n_layers n_heads"] | np.ndarray,

@@ -26,6 +26,14 @@ from torch import Tensor
 
 from mechcirc.errors import MechcircError, UsageError
 
+__all__ = [
+    "AttentionView",
+    "attention_page",
+    "circuitsvis_bundle",
+    "script_json",
+    "write_attention_page",
+]
+
 
 @dataclass(frozen=True)
 class AttentionView:

@@ -1,28 +1,14 @@
 """examples/micro_pythia.py runs offline and prints the micro-Pythia's known answers."""
 
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "micro_pythia.py"
-
-
-def _number(block: str, pattern: str) -> float:
-    match = re.search(pattern, block)
-    assert match, (pattern, block)
-    return float(match.group(1))
+from tests.examples.runner import number as _number
+from tests.examples.runner import run_example
 
 
 @pytest.mark.slow
 def test_example_prints_chance_at_step0_and_the_circuit_at_the_end():
-    out = subprocess.run(
-        [sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=600
-    )
-    assert out.returncode == 0, out.stderr
-    blocks = out.stdout.split("== micro-pythia@")[1:]
+    blocks = run_example("micro_pythia.py").split("== micro-pythia@")[1:]
     assert [block.split()[0] for block in blocks] == ["step0", "step2800"]
     start, end = blocks
     assert abs(_number(start, r"ioi: logit_diff ([-0-9.]+)")) < 0.1

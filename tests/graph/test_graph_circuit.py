@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from graph_testing import LAYOUTS, edge_mask, random_graph
-from shape_checks import unchecked
 
 from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph, GraphLayout
+from tests.shape_checks import unchecked
+
+from .graph_testing import LAYOUTS, edge_mask, random_graph
 
 LAYOUT = LAYOUTS["sequential"]
 

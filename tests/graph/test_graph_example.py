@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from mechcirc.graph import CircuitGraph
+from tests.examples.runner import run_example
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "graph_select_and_render.py"
-
-
-def run_example(*args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+EXAMPLE = "graph_select_and_render.py"
 
 
 def test_example_quick_writes_a_20_edge_circuit(tmp_path):
     out = tmp_path / "demo"
-    stdout = run_example("--quick", "--out", str(out))
+    stdout = run_example(EXAMPLE, "--quick", "--out", str(out))
     circuit = CircuitGraph.load_json(out / "graph.json")
     assert circuit.n_edges_in_graph == 20 and "edges in graph: 20/" in stdout
     again = CircuitGraph.load_safetensors(out / "scores.safetensors")
@@ -31,6 +21,7 @@ def test_example_quick_writes_a_20_edge_circuit(tmp_path):
     assert (out / "circuit.dot").read_text().startswith("digraph")
     # the example also reads graphs back in: threshold on the file just written
     run_example(
+        EXAMPLE,
         "--graph",
         str(out / "graph.json"),
         "--method",

@@ -6,10 +6,11 @@ import json
 
 import pytest
 import torch
-from graph_testing import LAYOUTS, random_graph
 
 from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph, GraphLayout
+
+from .graph_testing import LAYOUTS, random_graph
 
 TRICKY_FLOATS = [0.1, 1 / 3, -2.5e-8, 1e-45, 3.4028234663852886e38, -1.1754943508222875e-38, 7.0]
 
@@ -152,3 +153,23 @@ def test_bad_safetensors_files(tmp_path):
     save_file({"weights": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(UsageError, match="not a mechcirc circuit graph"):
         CircuitGraph.load_safetensors(tmp_path / "other.safetensors")
+
+
+@pytest.mark.parametrize("layout", [GraphLayout(3, 4, 2, False), GraphLayout(1, 1, 1, True)])
+def test_layout_round_trips_through_its_dict(layout):
+    assert GraphLayout.from_dict(layout.to_dict()) == layout
+    assert GraphLayout.from_dict(json.loads(json.dumps(layout.to_dict()))) == layout
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"n_layers": 0, "n_heads": 2, "parallel_attn_mlp": False}, "n_layers must be an integer"),
+        ({"n_layers": 2, "n_heads": 3, "n_kv_heads": 2, "parallel_attn_mlp": False}, "multiple"),
+        ({"n_layers": 2, "n_heads": 2, "parallel_attn_mlp": "no"}, "true or false"),
+        ([2, 2], "must be an object"),
+    ],
+)
+def test_a_bad_layout_dict_names_the_field(cfg, message):
+    with pytest.raises(UsageError, match=message):
+        GraphLayout.from_dict(cfg)

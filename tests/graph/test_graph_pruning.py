@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from graph_testing import LAYOUTS, edge_mask, edge_names, on_complete_paths
 
 from mechcirc.graph import GraphLayout
 from mechcirc.graph.pruning import nodes_in_graph, prune
+
+from .graph_testing import LAYOUTS, edge_mask, edge_names, on_complete_paths
 
 SEQUENTIAL = LAYOUTS["sequential"]
 

@@ -7,10 +7,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import torch
-from graph_testing import LAYOUTS, edge_mask, random_graph
 
 from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph
+
+from .graph_testing import LAYOUTS, edge_mask, random_graph
 
 SVG = "{http://www.w3.org/2000/svg}"
 

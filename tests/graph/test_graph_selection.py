@@ -5,17 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from graph_testing import (
+
+from mechcirc.errors import UsageError
+from mechcirc.graph import CircuitGraph, GraphLayout
+from mechcirc.graph.pruning import prune
+
+from .graph_testing import (
     LAYOUTS,
     edge_mask,
     edge_names,
     random_graph,
     reference_greedy_order,
 )
-
-from mechcirc.errors import UsageError
-from mechcirc.graph import CircuitGraph, GraphLayout
-from mechcirc.graph.pruning import prune
 
 TINY = GraphLayout(n_layers=1, n_heads=1, n_kv_heads=1, parallel_attn_mlp=False)
 TINY_SCORES = {  # every real edge of TINY

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from synthetic_sweep import SweepSpec, write_synthetic_run, write_synthetic_sweep
 
 from mechcirc.graph import GraphLayout
+
+from .synthetic_sweep import SweepSpec, write_synthetic_run, write_synthetic_sweep
 
 MICRO = SweepSpec(
     models={"micro-a": (2, 4), "micro-b": (3, 4)},

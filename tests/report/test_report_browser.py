@@ -12,12 +12,13 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from browser import browser_page, plot_data, point_position
-from conftest import LARGE_CIRCUIT
 
 from mechcirc.cli import main
 from mechcirc.graph import CircuitGraph
 from mechcirc.report import write_report
+
+from .browser import browser_page, plot_data, point_position
+from .conftest import LARGE_CIRCUIT
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
-from conftest import LARGE_CIRCUIT, MICRO
-from synthetic_sweep import write_synthetic_run
 
 from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph, GraphLayout
@@ -22,6 +20,9 @@ from mechcirc.report.page import plotly_bundle
 from mechcirc.report.run_report import node_table
 from mechcirc.report.sweep_folder import read_sweep
 from mechcirc.views import circuitsvis_bundle
+
+from .conftest import LARGE_CIRCUIT, MICRO
+from .synthetic_sweep import write_synthetic_run
 
 
 def _decoded(graph: dict, selection: dict) -> list[tuple[str, float, int]]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from synthetic_sweep import SweepSpec, write_synthetic_sweep
 
 from mechcirc.report import sweep_report_data, write_sweep_report
+
+from .synthetic_sweep import SweepSpec, write_synthetic_sweep
 
 # Tigges et al.'s 28 "sparse" Pythia checkpoints
 SPARSE_STEPS = (

@@ -6,11 +6,12 @@ import re
 
 import pytest
 import torch
-from pair_checks import assert_valid_pairs, rows
 
 from mechcirc import tasks
 from mechcirc.errors import UsageError
 from mechcirc.tasks.ioi import BABA_TEMPLATES, OBJECTS, PLACES, template_pieces
+
+from .pair_checks import assert_valid_pairs, rows
 
 
 def _template_regexes(order: str) -> list[re.Pattern]:

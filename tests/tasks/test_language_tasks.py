@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from pair_checks import assert_valid_pairs, rows
 
 from mechcirc import tasks
 from mechcirc.errors import UsageError
 from mechcirc.tasks.gendered_pronoun import FEMALE_NAMES, MALE_NAMES
 from mechcirc.tasks.subject_verb_agreement import NOUNS
+
+from .pair_checks import assert_valid_pairs, rows
 
 
 def test_gendered_pronoun_500_pairs(real_tok):
@@ -79,8 +82,6 @@ SHAPES = {
 
 @pytest.mark.parametrize("structure", list(SHAPES))
 def test_subject_verb_agreement_constructions(pythia_tok, structure):
-    import re
-
     pairs = tasks.get("subject-verb-agreement").generate(
         pythia_tok, n=20, seed=1, structure=structure
     )
@@ -105,6 +106,17 @@ def test_subject_verb_agreement_keeps_the_logit_difference_option(pythia_tok):
         tasks.get("subject-verb-agreement").generate(pythia_tok, n=4, metric="accuracy")
 
 
+def test_a_list_of_structures_draws_only_those(pythia_tok):
+    pairs = tasks.get("subject-verb-agreement").generate(
+        pythia_tok, n=60, seed=2, structure="simple,relative"
+    )
+    shapes = {"simple": SHAPES["simple"], "relative": SHAPES["relative"]}
+    texts = [pythia_tok.decode(clean[1:]).strip() for clean, *_ in rows(pairs)]  # after BOS
+    kinds = [[kind for kind, shape in shapes.items() if re.match(shape, text)] for text in texts]
+    assert all(len(found) == 1 for found in kinds), texts
+    assert {found[0] for found in kinds} == {"simple", "relative"}
+
+
 def test_too_few_examples_names_the_limit(pythia_tok):
     # "The author" / "The authors" only: 2 forms x the single-token nouns.
     with pytest.raises(UsageError, match=r"made only \d+ distinct valid examples.*--n \d+"):
@@ -120,7 +132,8 @@ def test_tokenizer_without_word_tokens_is_refused(char_tok):
 def test_unknown_task_and_option(pythia_tok):
     with pytest.raises(UsageError, match="unknown task 'iio'.*Did you mean ioi"):
         tasks.get("iio")
-    with pytest.raises(UsageError, match="structure must be one of"):
-        tasks.get("subject-verb-agreement").generate(pythia_tok, n=5, structure="nested")
+    for bad in ("nested", "simple,nested", "simple,simple"):
+        with pytest.raises(UsageError, match="structure must be 'all' or distinct names"):
+            tasks.get("subject-verb-agreement").generate(pythia_tok, n=5, structure=bad)
     with pytest.raises(UsageError, match="not prompt pairs"):
         tasks.load_pairs("modular-addition", pythia_tok, n=5)

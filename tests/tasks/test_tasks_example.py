@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import runpy
-from pathlib import Path
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tasks_prompt_pairs.py"
+from tests.examples.runner import example_main
 
 
 def test_tasks_example_quick(tmp_path, capsys):
-    namespace = runpy.run_path(str(EXAMPLE))  # defines main() without running it
-    namespace["main"](["--quick", "--out", str(tmp_path)])
+    example_main("tasks_prompt_pairs.py")(["--quick", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     names = ("ioi", "gendered-pronoun", "greater-than", "subject-verb-agreement")
     assert sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(f"{n}.csv" for n in names)

@@ -6,10 +6,10 @@ import math
 
 import pytest
 import torch
-from shape_checks import unchecked
 
 from mechcirc.errors import UsageError
 from mechcirc.toys import CrossAttentionConfig, HookedCrossAttention
+from tests.shape_checks import unchecked
 
 DOCUMENTED_SHAPES = {  # batch 3, pos 12, d 32, d_mlp 128, vocab 4
     "hook_embed": (3, 12, 32),

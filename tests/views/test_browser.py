@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from html.parser import HTMLParser
 
@@ -11,8 +9,7 @@ import pytest
 import torch
 
 from mechcirc.views import AttentionView, write_attention_page
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.report.browser import require_browser
 
 
 class ViewContents(HTMLParser):
@@ -48,10 +45,7 @@ class ViewContents(HTMLParser):
 
 @pytest.mark.slow
 def test_headless_chromium_renders_every_view(tmp_path):
-    if CHROMIUM is None:
-        if os.environ.get("CI") or os.environ.get("MECHCIRC_REQUIRE_BROWSER"):
-            pytest.fail("chromium is required here (CI / MECHCIRC_REQUIRE_BROWSER set)")
-        pytest.skip("chromium is not installed (.ci/run installs it)")
+    chromium = require_browser()
     pattern = torch.tensor([[[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]]).repeat(2, 1, 1)
     views = [
         AttentionView("first prompt", ["The", " cat", " sat"], pattern, ["L0H0", "L0H1"]),
@@ -59,7 +53,7 @@ def test_headless_chromium_renders_every_view(tmp_path):
     ]
     page = write_attention_page(tmp_path / "attention.html", views)
     command = [
-        CHROMIUM,
+        chromium,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",

@@ -29,7 +29,7 @@ def _python(code: str, *args: str) -> str:
 
 
 def test_importing_the_trainer_does_not_import_matplotlib():
-    code = "import sys, mechcirc.analyses.training.trainer; print('matplotlib' in sys.modules)"
+    code = "import sys, mechcirc.training; print('matplotlib' in sys.modules)"
     assert _python(code) == "False"
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from heads.planted import PlantedModel, ToyConfig  # tests/analyses is on sys.path
 
 from mechcirc import tasks
 from mechcirc.analyses.components.component_swap import component_swap_table, swap_head_outputs
 from mechcirc.analyses.components.self_repair import self_repair
 from mechcirc.errors import UsageError
 from mechcirc.tasks.pairs import PromptPairs
+from tests.analyses.heads.planted import PlantedModel, ToyConfig
 
 
 def _previous_token_pairs() -> PromptPairs:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from heads.planted import PlantedModel, ToyConfig  # tests/analyses is on sys.path
 
 from mechcirc import tasks
 from mechcirc.analyses.components import (
@@ -24,6 +23,7 @@ from mechcirc.analyses.components.emergence import (
 from mechcirc.analyses.components.figures import plot_ioi_consistency
 from mechcirc.models.hooks import hook_switches
 from mechcirc.tasks.pairs import PromptPairs
+from tests.analyses.heads.planted import PlantedModel, ToyConfig
 
 QUICK = IOIComponentsConfig.preset("quick")
 

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import re
-import runpy
-from pathlib import Path
 
 import pytest
 import torch
 
 from mechcirc import tasks
 from mechcirc.models.tiny import tiny_model
-
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "ioi_components.py"
+from tests.examples.runner import example_main
 
 
 @pytest.mark.slow
 def test_ioi_components_example_quick(capsys):
-    namespace = runpy.run_path(str(EXAMPLE))  # defines main() without running it
-    result = namespace["main"](["--quick"])
+    result = example_main("ioi_components.py")(["--quick"])
     out = capsys.readouterr().out
     clean, corrupted = map(float, re.search(r"clean (\S+), corrupted (\S+)", out).groups())
     # the printed baselines are the model's own logit differences on the same prompts

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import re
-import runpy
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+from tests.examples.runner import example_main as _main
+from tests.examples.runner import run_example
 
 pytestmark = pytest.mark.slow
-
-
-def _main(name: str):
-    return runpy.run_path(str(EXAMPLES / name))["main"]  # defines main() without running it
 
 
 def test_heads_scores_example(tmp_path, capsys):
@@ -43,9 +37,7 @@ def test_heads_path_patching_example(capsys):
 
 
 @pytest.mark.parametrize("layer", [None, "1"])
-def test_heads_attention_view_example(monkeypatch, tmp_path, layer):
+def test_heads_attention_view_example(tmp_path, layer):
     extra = ["--layer", layer] if layer else []
-    argv = ["heads_attention_view.py", "--quick", "--out", str(tmp_path / "a.html"), *extra]
-    monkeypatch.setattr(sys, "argv", argv)
-    runpy.run_path(str(EXAMPLES / "heads_attention_view.py"), run_name="__main__")
+    run_example("heads_attention_view.py", "--quick", "--out", str(tmp_path / "a.html"), *extra)
     assert (tmp_path / "a.html").read_text().count("CircuitsVis.render(") == 2

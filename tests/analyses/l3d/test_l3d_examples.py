@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-
-
-def _run(script: str, *argv: str) -> str:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *argv],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+from tests.examples.runner import number, run_example
 
 
 def _number(text: str, label: str) -> float:
-    return float(re.search(rf"{label}:? ([-\d.e]+)", text).group(1))
+    return number(text, rf"{label}:? ([-\d.e]+)")
 
 
 @pytest.mark.slow
 def test_toy_example_finds_one_subnetwork_per_learned_feature():
-    out = _run("l3d_toys.py", "--toy", "tms", "--quick")
+    out = run_example("l3d_toys.py", "--toy", "tms", "--quick")
     assert _number(out, "held-out reconstruction loss") < 0.4
     assert _number(out, "dead subnetworks") == 0
     best = [
@@ -41,7 +27,7 @@ def test_toy_example_finds_one_subnetwork_per_learned_feature():
 
 @pytest.mark.slow
 def test_transformer_example_decomposes_every_position(tmp_path):
-    out = _run("l3d_transformer.py", "--quick", "--out", str(tmp_path / "run"))
+    out = run_example("l3d_transformer.py", "--quick", "--out", str(tmp_path / "run"))
     assert _number(out, "held-out samples") == 4 * 8  # 4 held-out texts x 8 positions
     assert 0 < _number(out, "held-out reconstruction loss") < 1.5
     assert out.count("⟦") >= 3  # a top sample per subnetwork, its position highlighted

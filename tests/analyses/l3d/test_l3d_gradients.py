@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from shape_checks import unchecked
 
 from mechcirc.analyses.l3d import TOYS, TokenData, TokenTarget, VectorTarget, token_target
 from mechcirc.analyses.l3d.gradients import (
@@ -18,6 +17,7 @@ from mechcirc.analyses.l3d.gradients import (
 )
 from mechcirc.analyses.l3d.parameters import select_parameters
 from mechcirc.errors import UsageError
+from tests.shape_checks import unchecked
 
 
 def _loop_gradients(params, losses):

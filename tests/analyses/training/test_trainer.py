@@ -6,15 +6,6 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from mechcirc.analyses.training.trainer import (
-    CHECKPOINT_FILE,
-    IGNORE_INDEX,
-    METRICS_FILE,
-    TrainConfig,
-    Trainer,
-    learning_rate,
-    parameter_norm,
-)
 from mechcirc.errors import UsageError
 from mechcirc.parameters import trainable_parameters
 from mechcirc.tasks import MODULAR_ADDITION, SPARSE_MODULAR_ADDITION
@@ -23,6 +14,15 @@ from mechcirc.toys import (
     HookedCrossAttention,
     grokking_model,
     last_position_logits,
+)
+from mechcirc.training import (
+    CHECKPOINT_FILE,
+    IGNORE_INDEX,
+    METRICS_FILE,
+    TrainConfig,
+    Trainer,
+    learning_rate,
+    parameter_norm,
 )
 
 DATA = MODULAR_ADDITION.build(p=7, train_fraction=0.6, seed=0)

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from mechcirc.errors import UsageError
 from mechcirc.parameters import trainable_parameters
-from mechcirc.tasks.modular_addition import TrainTestSplit
+from mechcirc.splits import TrainTestSplit
 from mechcirc.toys.grokking import native_module
 
 logger = logging.getLogger(__name__)
