@@ -6,9 +6,10 @@ position (``[n, seq]``, logits ``[batch, seq, vocab]``: next-token language mode
 
 Per step it does only forward, backward and the optimiser update (no hooks, no ``.item()``);
 every ``eval_every`` steps it logs train/test loss and accuracy, the parameter norm and any
-probe values into a metrics table. Checkpoints hold the model weights, the optimiser state and
-the step in one ``.safetensors`` file, the metrics in ``metrics.parquet`` beside it, so a run
-stopped at any checkpoint resumes bit-for-bit (mini-batches are a pure function of seed and step).
+probe values into a metrics table. A checkpoint (:mod:`mechcirc.checkpoints`, the project's one
+format) holds the weights, the optimiser state, the step, the train config, the data's
+description and the metrics log in one ``.safetensors`` file, so a run stopped at any
+checkpoint resumes bit-for-bit (mini-batches are a pure function of seed and step).
 
 Example:
     >>> from mechcirc.tasks import MODULAR_ADDITION
@@ -24,11 +25,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import torch
@@ -37,23 +37,44 @@ from jaxtyping import Float, Int
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from mechcirc.checkpoints import load_checkpoint, save_checkpoint
+from mechcirc.config import Config, require_in, require_positive_int, require_range
 from mechcirc.errors import UsageError
 from mechcirc.parameters import trainable_parameters
 from mechcirc.splits import TrainTestSplit
+from mechcirc.tensorfiles import read_metadata
 from mechcirc.toys.grokking import native_module
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "IGNORE_INDEX",
+    "METRICS_FILE",
+    "LogitsFn",
+    "Probe",
+    "TrainConfig",
+    "Trainer",
+    "default_logits",
+    "flat_logits_and_labels",
+    "learning_rate",
+    "load_parameters",
+    "loss_and_accuracy",
+    "parameter_norm",
+    "resume_problem",
+]
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
-METRICS_FILE = "metrics.parquet"
+METRICS_FILE = "metrics.parquet"  # the metrics table's usual name in a run folder
 IGNORE_INDEX = -100  # a label that carries no loss (padding of token-level labels)
+_FIRST_COLUMNS = ("step", "train_loss", "train_acc", "test_loss", "test_acc", "param_norm")
 
 LogitsFn = Callable[[nn.Module, Int[Tensor, "batch seq"]], Float[Tensor, "batch classes"]]
 Probe = Callable[["Trainer"], dict[str, float]]
 
 
-@dataclass
-class TrainConfig:
+@dataclass(frozen=True)
+class TrainConfig(Config):
     """Optimisation settings; ``batch_size=None`` means full batch.
 
     ``warmup_steps``: the learning rate rises linearly over the first steps; then it stays
@@ -62,6 +83,12 @@ class TrainConfig:
     a resumed run follows the same schedule.
     ``eval_limit``: evaluate on the first N examples of each split only; ``eval_batch_size``:
     evaluate in chunks of that many examples (memory); ``None``: everything in one pass.
+    ``loss_dtype``: the precision of the softmax and loss (``float64`` for grokking, as Nanda
+    et al.'s code; ``float32`` casts nothing for a float32 model).
+
+    Example:
+        >>> TrainConfig(steps=100, lr=1e-3).replace(weight_decay=1.0).weight_decay
+        1.0
     """
 
     steps: int = 1000
@@ -79,34 +106,37 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     eval_limit: int | None = None
     eval_batch_size: int | None = None
+    loss_dtype: Literal["float32", "float64"] = "float32"
 
-    def __post_init__(self) -> None:
-        if self.warmup_steps < 0:
-            raise UsageError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        if self.decay not in ("none", "cosine") or not 0 <= self.min_lr_ratio <= 1:
-            raise UsageError(
-                f"need decay 'none' or 'cosine' and 0 <= min_lr_ratio <= 1, got "
-                f"{self.decay!r}, {self.min_lr_ratio}"
-            )
-        for name in ("eval_limit", "eval_batch_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise UsageError(f"{name} must be positive or None, got {value}")
-        if self.steps < 0 or self.eval_every < 1:
-            raise UsageError(
-                f"need steps >= 0 and eval_every >= 1, got {self.steps}, {self.eval_every}"
-            )
-        if self.optimizer not in ("adam", "adamw"):
-            raise UsageError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
-        if self.lr <= 0 or self.weight_decay < 0:
-            raise UsageError(
-                f"need lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
-            )
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"batch_size must be positive or None, got {self.batch_size}")
+    def validate(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 0:
+            raise UsageError(f"steps must be an integer >= 0, got {self.steps!r}")
+        require_range("lr", self.lr, 0, low_open=True)
+        require_range("weight_decay", self.weight_decay, 0)
+        for index, beta in enumerate(self.betas):
+            require_range(f"betas[{index}]", beta, 0, 1, high_open=True)
+        require_positive_int("batch_size", self.batch_size, allow_none=True)
+        require_positive_int("eval_every", self.eval_every)
+        require_positive_int("checkpoint_every", self.checkpoint_every, allow_none=True)
+        if isinstance(self.warmup_steps, bool) or not isinstance(self.warmup_steps, int):
+            raise UsageError(f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        require_range("warmup_steps", self.warmup_steps, 0)
+        require_in("decay", self.decay, ("none", "cosine"))
+        require_range("min_lr_ratio", self.min_lr_ratio, 0, 1)
+        require_positive_int("eval_limit", self.eval_limit, allow_none=True)
+        require_positive_int("eval_batch_size", self.eval_batch_size, allow_none=True)
+        require_in("optimizer", self.optimizer, ("adam", "adamw"))
+        require_in("loss_dtype", self.loss_dtype, ("float32", "float64"))
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """Mean cross-entropy over the labels that are not ``IGNORE_INDEX``, the softmax
+        computed in ``loss_dtype``."""
+        logits, labels = flat_logits_and_labels(self.cast(logits), labels)
+        return F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+
+    def cast(self, logits: Tensor) -> Tensor:
+        """``logits`` in ``loss_dtype`` (the same tensor when it already is)."""
+        return logits.to(getattr(torch, self.loss_dtype))
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -157,15 +187,37 @@ def parameter_norm(module: nn.Module) -> float:
     return float(torch.sqrt(sum(p.pow(2).sum() for p in trainable_parameters(module))))
 
 
+def resume_problem(path: str | Path, data: TrainTestSplit) -> str | None:
+    """Why the checkpoint at ``path`` cannot continue on ``data`` (None: it can).
+
+    Reads the file's header only, so a refused ``--resume`` is decided before anything is
+    written.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return f"no {path.name} in {path.parent}: train without --resume first"
+    try:
+        saved = read_metadata(path).get("metadata", {}).get("data")
+    except Exception as err:  # a torn or foreign file
+        return f"{path} is not a readable checkpoint ({err})"
+    if saved is not None and saved != json.loads(json.dumps(data.meta)):
+        return f"{path} was trained on {saved}, not on {data.meta}: resume with the same data"
+    return None
+
+
 @dataclass
 class Trainer:
-    """Train ``model`` on ``data`` under ``config``; ``fit()`` returns the metrics table."""
+    """Train ``model`` on ``data`` under ``config``; ``fit()`` returns the metrics table.
+
+    ``checkpoint``: the file written every ``config.checkpoint_every`` steps and at the end
+    (pass ``run.file(CHECKPOINT_FILE)`` so the run's manifest lists it); None writes nothing.
+    """
 
     model: nn.Module
     data: TrainTestSplit
     config: TrainConfig
     logits_fn: LogitsFn = default_logits
-    out_dir: str | Path | None = None
+    checkpoint: str | Path | None = None
     probes: Sequence[Probe] = ()
     step: int = 0
     rows: list[dict] = field(default_factory=list)
@@ -174,9 +226,6 @@ class Trainer:
         self.module = native_module(self.model)
         self.params = trainable_parameters(self.module)
         self.optimizer = self._make_optimizer()
-        if self.out_dir is not None:
-            self.out_dir = Path(self.out_dir)
-            self.out_dir.mkdir(parents=True, exist_ok=True)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cls = torch.optim.AdamW if self.config.optimizer == "adamw" else torch.optim.Adam
@@ -201,8 +250,7 @@ class Trainer:
 
     def train_step(self) -> Tensor:
         inputs, labels = self.batch(self.step)
-        logits, labels = flat_logits_and_labels(self.logits_fn(self.model, inputs), labels)
-        loss = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+        loss = self.config.loss(self.logits_fn(self.model, inputs), labels)
         if self.config.warmup_steps or self.config.decay != "none":
             for group in self.optimizer.param_groups:
                 group["lr"] = learning_rate(self.config, self.step)
@@ -233,12 +281,12 @@ class Trainer:
         limit, chunk = self.config.eval_limit, self.config.eval_batch_size
         inputs, labels = inputs[:limit], labels[:limit]
         if chunk is None or chunk >= inputs.shape[0]:
-            loss, accuracy = loss_and_accuracy(self.logits_fn(self.model, inputs), labels)
+            loss, accuracy = loss_and_accuracy(self._logits(inputs), labels)
             return float(loss), float(accuracy)
         loss_sum = correct = count = 0.0
         for start in range(0, inputs.shape[0], chunk):
             logits, flat = flat_logits_and_labels(
-                self.logits_fn(self.model, inputs[start : start + chunk]),
+                self._logits(inputs[start : start + chunk]),
                 labels[start : start + chunk],
             )
             keep = flat != IGNORE_INDEX
@@ -249,8 +297,16 @@ class Trainer:
             count += float(keep.sum())
         return loss_sum / count, correct / count
 
-    def fit(self, steps: int | None = None) -> pd.DataFrame:
-        """Train until ``steps`` (default ``config.steps``) total steps; return all metrics."""
+    def _logits(self, inputs: Tensor) -> Tensor:
+        return self.config.cast(self.logits_fn(self.model, inputs))
+
+    def fit(
+        self,
+        steps: int | None = None,
+        stop_when: Callable[[list[dict]], bool] | None = None,
+    ) -> pd.DataFrame:
+        """Train until ``steps`` (default ``config.steps``) total steps, or until ``stop_when``
+        (called with the metrics rows after each evaluation) says so; return all metrics."""
         target = self.config.steps if steps is None else steps
         if not self.rows or self.rows[-1]["step"] != self.step:
             self.rows.append(self.evaluate())
@@ -266,94 +322,79 @@ class Trainer:
             while self.step < target:
                 self.train_step()
                 bar.update(1)
-                if self.step % self.config.eval_every == 0 or self.step == target:
+                evaluated = self.step % self.config.eval_every == 0 or self.step == target
+                if evaluated:
                     self.rows.append(self.evaluate())
                     bar.set_postfix(_short(self.rows[-1]), refresh=False)
                 every = self.config.checkpoint_every
-                if every and self.out_dir is not None and self.step % every == 0:
+                if every and self.checkpoint is not None and self.step % every == 0:
                     self.save_checkpoint()
-        if self.out_dir is not None:
+                if evaluated and stop_when is not None and stop_when(self.rows):
+                    logger.info("stopping at step %d", self.step)
+                    break
+        if self.checkpoint is not None:
             self.save_checkpoint()
         return self.metrics()
 
     def metrics(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows)
+        """One row per evaluation; the standard columns first, then probes' in sorted order
+        (the same for a fresh and a resumed run)."""
+        frame = pd.DataFrame(self.rows)
+        first = [c for c in _FIRST_COLUMNS if c in frame]
+        return frame[first + sorted(c for c in frame if c not in _FIRST_COLUMNS)]
 
-    def save_checkpoint(self, directory: str | Path | None = None) -> Path:
-        """Write weights + optimiser state (safetensors) and metrics (Parquet) to ``directory``."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory or self.out_dir)
-        directory.mkdir(parents=True, exist_ok=True)
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Weights, optimiser state, step, config, data description and metrics log, atomically."""
+        path = Path(path or self.checkpoint)
         # named_parameters() lists each tensor once (a bridge's state_dict repeats aliases).
-        tensors = {f"model.{k}": v.detach().contiguous() for k, v in self.module.named_parameters()}
-        state = self.optimizer.state_dict()
-        for index, slots in state["state"].items():
-            for key, value in slots.items():
-                tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).contiguous()
-        metadata = {
-            "step": str(self.step),
-            "config": json.dumps(self.config.to_dict()),
-            "param_groups": json.dumps(state["param_groups"]),
-            "data": json.dumps(self.data.meta, sort_keys=True),
+        weights = {name: value for name, value in self.module.named_parameters()}
+        metadata: dict[str, Any] = {
+            "train": self.config.to_dict(),
+            "data": self.data.meta,
+            "metrics": self.rows,
         }
-        path = directory / CHECKPOINT_FILE
-        # Written beside its final name and renamed: a kill mid-write never tears the checkpoint.
-        partial = path.with_suffix(".partial")
-        save_file(tensors, str(partial), metadata=metadata)
-        os.replace(partial, path)
-        self.metrics().to_parquet(directory / METRICS_FILE, index=False)
+        save_checkpoint(
+            path,
+            model=weights,
+            optimizer=self.optimizer.state_dict(),
+            step=self.step,
+            metadata=metadata,
+        )
         logger.info("checkpoint at step %d -> %s", self.step, path)
         return path
 
-    def load_checkpoint(self, directory: str | Path) -> None:
+    def load_checkpoint(self, path: str | Path) -> None:
         """Restore weights, optimiser state, step and metrics written by ``save_checkpoint``."""
-        from safetensors import safe_open
+        problem = resume_problem(path, self.data)
+        if problem:
+            raise UsageError(problem)
+        checkpoint = load_checkpoint(path)
+        load_parameters(self.module, checkpoint.model)
+        if checkpoint.optimizer is not None:
+            for group in checkpoint.optimizer["param_groups"]:
+                group["betas"] = tuple(group["betas"])
+            self.optimizer.load_state_dict(checkpoint.optimizer)
+        self.step = checkpoint.step
+        self.rows = list(checkpoint.metadata.get("metrics", []))
 
-        path = Path(directory) / CHECKPOINT_FILE
-        if not path.is_file():
-            raise UsageError(f"no checkpoint at {path}: expected a folder written by the trainer")
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata()
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-        saved_data = json.loads(metadata.get("data", "null"))
-        if saved_data is not None and saved_data != json.loads(json.dumps(self.data.meta)):
-            raise UsageError(
-                f"checkpoint {path} was trained on {saved_data}, not on "
-                f"{self.data.meta}: resume with the same data"
-            )
-        self._load_parameters({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        slots: dict[int, dict[str, Tensor]] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, index, name = key.split(".", 2)
-                slots.setdefault(int(index), {})[name] = value
-        groups = json.loads(metadata["param_groups"])
-        for group in groups:
-            group["betas"] = tuple(group["betas"])
-        self.optimizer.load_state_dict({"state": slots, "param_groups": groups})
-        self.step = int(metadata["step"])
-        metrics_path = Path(directory) / METRICS_FILE
-        self.rows = (
-            pd.read_parquet(metrics_path).to_dict("records") if metrics_path.is_file() else []
+
+@torch.no_grad()
+def load_parameters(module: nn.Module, saved: dict[str, Tensor]) -> None:
+    """Copy ``saved`` (named as ``module.named_parameters()``) into ``module``'s parameters."""
+    own = dict(module.named_parameters())
+    if set(saved) != set(own):
+        missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+        raise UsageError(
+            f"checkpoint does not match the model: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}"
         )
-
-    @torch.no_grad()
-    def _load_parameters(self, saved: dict[str, Tensor]) -> None:
-        own = dict(self.module.named_parameters())
-        if set(saved) != set(own):
-            missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+    for name, value in saved.items():
+        if own[name].shape != value.shape:
             raise UsageError(
-                f"checkpoint does not match the model: missing {missing[:3]}, "
-                f"unexpected {unexpected[:3]}"
+                f"checkpoint {name} has shape {tuple(value.shape)}, "
+                f"the model {tuple(own[name].shape)}"
             )
-        for name, value in saved.items():
-            if own[name].shape != value.shape:
-                raise UsageError(
-                    f"checkpoint {name} has shape {tuple(value.shape)}, "
-                    f"the model {tuple(own[name].shape)}"
-                )
-            own[name].copy_(value)
+        own[name].copy_(value)
 
 
 def _short(row: dict) -> dict[str, str]:

@@ -1,23 +1,22 @@
 """Curriculum on sparse modular addition (Odonnat et al.): pretrain p=2, finetune p=4.
 
-Arms, each over several seeds, on the same p=4 train/test sets (T=12, k=5, n=2048, full batch,
-Adam): from scratch on p=4, and the curriculum (p=2 for ``pretrain_steps``, then p=4 for
-``finetune_steps`` with a fresh optimiser). The authors' schedule (our reading of their code) is
-p=2 at lr 1e-3, p=4 at lr 1e-2 and from-scratch at 1e-3; every lr in ``same_lrs`` adds a
-from-scratch arm and a curriculum arm that both use that one lr, so the two arms can be compared
-without the learning-rate difference.
+Arms, each over several seeds, on the same p=4 train/test sets (T=12 or 8, k=5, n=2048, full
+batch, Adam): from scratch on p=4, and the curriculum (p=2 for ``pretrain_steps``, then p=4 for
+``finetune_steps`` with a fresh optimiser). The headline arms are the paper's stated setting,
+lr 1e-3 throughout (``scratch_lr`` and 1e-3 in ``same_lrs``); the authors' notebook schedule
+(p=2 at ``pretrain_lr`` 1e-3, p=4 at ``finetune_lr`` 1e-2) is its own arm, labelled as such;
+every other lr in ``same_lrs`` adds a scratch and a curriculum arm at that one lr.
 
-Outputs: ``metrics.parquet`` (every arm, seed and eval step), ``barrier.parquet`` (loss along the
-straight line from the scratch to the curriculum solution), ``attention.safetensors`` (the
-query's mean attention over positions through training), ``summary.json`` and figures
-``accuracy``, ``barrier``, ``attention``, ``embedding_d2``.
+Outputs (with a run folder): ``metrics.parquet`` (every arm, seed and eval step),
+``barrier.parquet`` (p=4 loss along the straight line from the scratch to the curriculum
+solution, Fig. 6), ``attention.safetensors`` (the query's mean attention over positions through
+training), ``summary.json``, figures ``accuracy``, ``barrier``, ``attention_*``, and the
+figures of :mod:`~mechcirc.analyses.training.curriculum_views` (Figs. 2, 3, 4, 7).
 
 Example:
-    >>> from mechcirc.runs import RunFolder
-    >>> config = CurriculumConfig.quick()
-    >>> run = RunFolder.create("/tmp/curriculum", command="experiment curriculum",
-    ...                        config=config.to_dict())  # doctest: +SKIP
-    >>> run_curriculum(config, run)["arms"]  # doctest: +SKIP
+    >>> result = run_curriculum(CurriculumConfig.preset("quick"))  # nothing written
+    >>> [arm["arm"] for arm in result.summary["arms"]][:2]  # doctest: +SKIP
+    ["scratch lr=0.001 (paper's setting)", "curriculum 0.001->0.001 (paper's setting)"]
 """
 
 from __future__ import annotations
@@ -25,214 +24,165 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, replace
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float, Int
 from torch import Tensor
 
-from mechcirc.analyses.training import figures
+from mechcirc.analyses.training import curriculum_views, figures
+from mechcirc.analyses.training.curriculum_setup import (
+    Arm,
+    CurriculumConfig,
+    arms,
+    datasets,
+    model_config,
+)
+from mechcirc.checkpoints import save_checkpoint
 from mechcirc.runs import RunFolder
 from mechcirc.tasks.modular_addition import TrainTestSplit
-from mechcirc.tasks.sparse_modular_addition import SPARSE_MODULAR_ADDITION
-from mechcirc.toys.cross_attention import CrossAttentionConfig, HookedCrossAttention
+from mechcirc.toys.cross_attention import HookedCrossAttention
 from mechcirc.training import TrainConfig, Trainer
+
+__all__ = [
+    "CurriculumConfig",
+    "CurriculumResult",
+    "UnitResult",
+    "run_curriculum",
+    "run_unit",
+    "slug",
+]
 
 logger = logging.getLogger(__name__)
 
-P_FINAL, P_PRETRAIN = 4, 2
 
+class CurriculumProbe:
+    """Probe: p=4 test accuracy, the query's mean attention over positions and (optionally)
+    the flattened parameters at every evaluation."""
 
-@dataclass
-class CurriculumConfig:
-    seq_len: int = 12
-    k: int = 5
-    n_train: int = 2048
-    n_test: int = 2048
-    d_model: int = 32
-    mlp_residual: Literal["z_A", "normed"] = "z_A"  # "normed": the paper's equation for z_O
-    pretrain_steps: int = 3000
-    finetune_steps: int = 7000
-    pretrain_lr: float = 1e-3
-    finetune_lr: float = 1e-2
-    scratch_lr: float = 1e-3
-    same_lrs: tuple[float, ...] = (1e-3, 1e-2)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    eval_every: int = 100
-    # The d=2 z_A figure's model: mini-batches (the authors' visualisation runs used batches of
-    # 32; full batch at d=2 stays at chance on p=2), one lr, this many steps per phase.
-    embedding_d_model: int = 2
-    embedding_batch_size: int | None = 32
-    embedding_lr: float = 1e-3
-    embedding_steps: int = 64_000
-    workers: int = 1  # processes for the (seed, arm) runs, each one thread
-    save_checkpoints: bool = True
-    progress: bool = True
-
-    @classmethod
-    def quick(cls) -> CurriculumConfig:
-        """Seconds-long settings for tests and ``--quick``: the mechanics, not the result."""
-        return cls(
-            n_train=64,
-            n_test=64,
-            pretrain_steps=20,
-            finetune_steps=30,
-            seeds=(0,),
-            same_lrs=(1e-3,),
-            eval_every=10,
-            embedding_steps=20,
-            progress=False,
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    pretrain_lr: float | None  # None: from scratch
-    lr: float  # the p=4 phase (the whole run from scratch)
-
-
-def arms(config: CurriculumConfig) -> list[Arm]:
-    """The authors' two arms, then a scratch and a curriculum arm for each common lr."""
-    found = [
-        Arm(f"scratch lr={config.scratch_lr:g}", None, config.scratch_lr),
-        Arm(
-            f"curriculum {config.pretrain_lr:g}->{config.finetune_lr:g} (authors)",
-            config.pretrain_lr,
-            config.finetune_lr,
-        ),
-    ]
-    for lr in config.same_lrs:
-        found += [Arm(f"scratch lr={lr:g}", None, lr), Arm(f"curriculum {lr:g}->{lr:g}", lr, lr)]
-    unique = {(a.pretrain_lr, a.lr): a for a in reversed(found)}  # keep the first name
-    return [unique[(a.pretrain_lr, a.lr)] for a in found if unique[(a.pretrain_lr, a.lr)] is a]
-
-
-class AttentionProbe:
-    """Probe: p=4 test accuracy and the query's mean attention over positions at every eval."""
-
-    def __init__(self, p4: TrainTestSplit, k: int, step_offset: int = 0) -> None:
-        self.p4, self.k, self.step_offset = p4, k, step_offset
+    def __init__(self, p4: TrainTestSplit, k: int, keep_parameters: bool) -> None:
+        self.p4, self.k, self.keep_parameters = p4, k, keep_parameters
+        self.offset = 0
         self.steps: list[int] = []
-        self.patterns: list[torch.Tensor] = []
+        self.patterns: list[Tensor] = []
+        self.parameters: list[Tensor] = []
 
     def __call__(self, trainer: Trainer) -> dict[str, float]:
         logits, cache = trainer.model.run_with_cache(
             self.p4.test_inputs, names_filter="attn.hook_pattern"
         )
         pattern = cache["attn.hook_pattern"].mean(0)
-        self.steps.append(trainer.step + self.step_offset)
+        step = trainer.step + self.offset
+        if self.steps and self.steps[-1] == step:  # the next phase re-evaluates the switch
+            self._drop_last()
+        self.steps.append(step)
         self.patterns.append(pattern)
+        if self.keep_parameters:
+            flat = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+            self.parameters.append(flat)
         accuracy = (logits.argmax(-1) == self.p4.test_labels).float().mean()
         return {"p4_test_acc": float(accuracy), "attn_first_k": float(pattern[: self.k].sum())}
 
-
-def run_curriculum(config: CurriculumConfig, run: RunFolder) -> dict:
-    """Train every arm for every seed, write tables and figures into ``run``; headline metrics."""
-    units = [(seed, arm) for seed in config.seeds for arm in arms(config)]
-    results, embedding = _run_units(config, units)
-    tables, patterns, finals = [], {}, {}
-    for (seed, arm), (metrics, steps, stack, state) in zip(units, results, strict=True):
-        tables.append(metrics.assign(arm=arm.name, seed=seed))
-        patterns[(arm.name, seed)] = (steps, stack)
-        finals[(arm.name, seed)] = state
-    if config.save_checkpoints:
-        (run.path / "checkpoints").mkdir(exist_ok=True)
-        for (arm, seed), state in finals.items():
-            run.save_tensors(f"checkpoints/{_slug(arm)}-seed{seed}.safetensors", state)
-    metrics = pd.concat(tables, ignore_index=True)
-    run.save_table("metrics.parquet", metrics)
-    summary = _summarise(metrics, config)
-    _barrier(config, run, finals)
-    _attention_figure(config, run, patterns)
-    summary["embedding_d2"] = _embedding_figure(config, run, *embedding)
-    run.save_json("summary.json", summary)
-    switch = [(config.pretrain_steps, "switch p=2 -> p=4")]
-    title = "Sparse modular addition (T=12, k=5): accuracy on the current phase's data"
-    fig = figures.accuracy_curves(metrics, group="arm", vlines=switch, title=title)
-    figures.save_figure(fig, run, "accuracy")
-    return summary
+    def _drop_last(self) -> None:
+        self.steps.pop()
+        self.patterns.pop()
+        if self.parameters:
+            self.parameters.pop()
 
 
-def _run_units(config: CurriculumConfig, units: list) -> tuple[list, tuple]:
-    """Each (seed, arm) and the d=2 model are independent: with ``workers > 1`` they run in
-    one-thread processes (the p=2 phase is then recomputed per arm; it is deterministic)."""
-    if config.workers <= 1:
-        return [_run_unit(config, *unit) for unit in units], _train_embedding_model(config)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
-        embedding = pool.submit(_train_embedding_model, config)
-        seeds, arm_list = zip(*units, strict=True)
-        results = list(pool.map(_run_unit, [config] * len(units), seeds, arm_list))
-        return results, embedding.result()
+@dataclass
+class UnitResult:
+    """One (seed, arm): metrics, probe records and weights at the switch and the end."""
+
+    metrics: pd.DataFrame
+    steps: list[int]
+    patterns: Tensor
+    final: dict[str, Tensor]
+    switch: dict[str, Tensor] | None = None
+    parameters: Tensor | None = None
 
 
-def _run_unit(config: CurriculumConfig, seed: int, arm: Arm) -> tuple:
-    """Metrics, probe steps, stacked attention patterns and final weights of one arm."""
+def _state(model: torch.nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def run_unit(config: CurriculumConfig, seed: int, arm: Arm) -> UnitResult:
+    """Train one arm for one seed (one thread)."""
     torch.set_num_threads(1)
     logger.info("curriculum: seed %d, arm %s", seed, arm.name)
-    p4, p2 = _datasets(config, seed)
-    model, metrics, probe = _train_arm(config, arm, seed, p2, p4)
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return metrics, probe.steps, torch.stack(probe.patterns), state
-
-
-def _datasets(config: CurriculumConfig, seed: int) -> tuple[TrainTestSplit, TrainTestSplit]:
-    shape = {
-        "seq_len": config.seq_len,
-        "k": config.k,
-        "n_train": config.n_train,
-        "n_test": config.n_test,
-        "d_vocab": P_FINAL,
-    }
-    p4 = SPARSE_MODULAR_ADDITION.build(p=P_FINAL, seed=seed, **shape)
-    p2 = SPARSE_MODULAR_ADDITION.build(p=P_PRETRAIN, seed=seed + 10_000, **shape)
-    return p4, p2
-
-
-def _train_arm(config, arm: Arm, seed: int, p2, p4):
-    model = HookedCrossAttention(_model_config(config, config.d_model, seed))
-    total = config.pretrain_steps + config.finetune_steps
+    p4, p2 = datasets(config, seed)
+    model = HookedCrossAttention(model_config(config, seed))
     train = TrainConfig(
         optimizer="adam",
         eval_every=config.eval_every,
         seed=seed,
         progress=config.progress,
-        steps=total,
+        steps=config.pretrain_steps + config.finetune_steps,
         lr=arm.lr,
     )
-    probe = AttentionProbe(p4, config.k)
-    if arm.pretrain_lr is None:
+    probe = CurriculumProbe(p4, config.k, config.trajectory)
+    switch = None
+    if not arm.curriculum:
         metrics = Trainer(model, p4, train, probes=[probe]).fit().assign(phase="p=4")
-        return model, metrics, probe
-    phase1 = replace(train, steps=config.pretrain_steps, lr=arm.pretrain_lr)
-    first = Trainer(model, p2, phase1, probes=[probe]).fit().assign(phase="p=2")
-    probe.step_offset = config.pretrain_steps
-    end_of_phase1 = len(probe.steps)
-    phase2 = replace(train, steps=config.finetune_steps, lr=arm.lr)
-    second = Trainer(model, p4, phase2, probes=[probe]).fit().iloc[1:]  # row 0 = end of phase 1
-    second = second.assign(step=second["step"] + config.pretrain_steps, phase="p=4")
-    # The phase-2 trainer's step-0 evaluation re-recorded step pretrain_steps (same weights):
-    # drop it from the probe as from the metrics, so every step is recorded once.
-    del probe.steps[end_of_phase1], probe.patterns[end_of_phase1]
-    return model, pd.concat([first, second], ignore_index=True), probe
+    else:
+        phase1 = train.replace(steps=config.pretrain_steps, lr=arm.pretrain_lr)
+        first = Trainer(model, p2, phase1, probes=[probe]).fit().assign(phase="p=2")
+        switch, probe.offset = _state(model), config.pretrain_steps
+        phase2 = train.replace(steps=config.finetune_steps, lr=arm.lr)
+        second = Trainer(model, p4, phase2, probes=[probe]).fit().iloc[1:]  # row 0: the switch
+        second = second.assign(step=second["step"] + config.pretrain_steps, phase="p=4")
+        metrics = pd.concat([first, second], ignore_index=True)
+    parameters = torch.stack(probe.parameters) if probe.parameters else None
+    patterns = torch.stack(probe.patterns)
+    return UnitResult(metrics, probe.steps, patterns, _state(model), switch, parameters)
 
 
-def _model_config(config: CurriculumConfig, d_model: int, seed: int) -> CrossAttentionConfig:
-    return CrossAttentionConfig(
-        d_vocab=P_FINAL,
-        n_ctx=config.seq_len,
-        d_model=d_model,
-        mlp_residual=config.mlp_residual,
-        seed=seed,
+@dataclass
+class CurriculumResult:
+    config: CurriculumConfig
+    history: pd.DataFrame  # every arm, seed and evaluation
+    units: dict[tuple[str, int], UnitResult]
+    barrier: pd.DataFrame
+    views: dict[str, Any]  # what curriculum_views computed (Figs. 2, 3, 4, 7)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, Any]:
+        return self.summary
+
+
+def run_curriculum(config: CurriculumConfig, run: RunFolder | None = None) -> CurriculumResult:
+    """Train every arm for every seed, the figures' extra runs; with ``run`` write it all."""
+    units = [(seed, arm) for seed in config.seeds for arm in arms(config)]
+    results, embedding, graph = _run_all(config, units)
+    by_unit = {(arm.name, seed): result for (seed, arm), result in zip(units, results, strict=True)}
+    history = pd.concat(
+        [r.metrics.assign(arm=name, seed=seed) for (name, seed), r in by_unit.items()],
+        ignore_index=True,
     )
+    barrier = _barrier(config, by_unit)
+    views = curriculum_views.compute(config, by_unit, embedding, graph)
+    summary = _summarise(history, config) | {"barrier": _barrier_summary(barrier)}
+    result = CurriculumResult(config, history, by_unit, barrier, views, summary | views["summary"])
+    if run is not None:
+        _write(result, run)
+    return result
+
+
+def _run_all(config: CurriculumConfig, units: list) -> tuple[list, Any, Any]:
+    """Each (seed, arm), the d=2 models and the Fig. 2 run are independent: with ``workers > 1``
+    they run in one-thread processes (the p=2 phase is then recomputed per arm)."""
+    extras = (curriculum_views.train_embedding_models, curriculum_views.attention_graph_run)
+    if config.workers <= 1:
+        return [run_unit(config, *unit) for unit in units], *(f(config) for f in extras)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
+        pending = [pool.submit(f, config) for f in extras]
+        seeds, arm_list = zip(*units, strict=True)
+        results = list(pool.map(run_unit, [config] * len(units), seeds, arm_list))
+        return results, *(p.result() for p in pending)
 
 
 def _summarise(metrics: pd.DataFrame, config: CurriculumConfig) -> dict:
@@ -254,128 +204,113 @@ def _summarise(metrics: pd.DataFrame, config: CurriculumConfig) -> dict:
                 "train_acc_mean": float(group["train_acc"].mean()),
             }
         )
-    return {"arms": rows, "steps": config.pretrain_steps + config.finetune_steps}
+    steps = config.pretrain_steps + config.finetune_steps
+    return {"seq_len": config.seq_len, "arms": rows, "steps": steps}
+
+
+def _pairs(config: CurriculumConfig) -> list[tuple[str, Arm, Arm]]:
+    """(label, scratch arm, curriculum arm) whose solutions the barrier connects."""
+    found = arms(config)
+    labelled = [arm for arm in found if arm.curriculum and "(" in arm.name]  # paper, notebook
+    return [("paper" if "paper" in arm.name else "notebook", found[0], arm) for arm in labelled]
 
 
 @torch.no_grad()
-def _barrier(config: CurriculumConfig, run: RunFolder, finals: dict) -> None:
-    """Loss along (1 - t) * theta_scratch + t * theta_curriculum under the authors' arms."""
-    scratch, curriculum = (a.name for a in arms(config)[:2])
-    t_values = np.linspace(0, 1, 21)
+def _barrier(config: CurriculumConfig, units: dict) -> pd.DataFrame:
+    """Loss along (1 - t) * theta_scratch + t * theta_curriculum (Fig. 6)."""
     rows = []
     for seed in config.seeds:
-        p4, _ = _datasets(config, seed)
-        model = HookedCrossAttention(_model_config(config, config.d_model, seed))
-        start, end = finals[(scratch, seed)], finals[(curriculum, seed)]
-        for t in t_values:
-            model.load_state_dict({k: (1 - t) * start[k] + t * end[k] for k in start})
-            for split, x, y in (
-                ("train", p4.train_inputs, p4.train_labels),
-                ("test", p4.test_inputs, p4.test_labels),
-            ):
-                rows.append(
-                    {
-                        "seed": seed,
-                        "t": float(t),
-                        "split": split,
-                        "loss": float(F.cross_entropy(model(x), y)),
-                    }
-                )
-    table = pd.DataFrame(rows)
-    run.save_table("barrier.parquet", table)
-    mean = table.groupby(["split", "t"])["loss"].mean()
-    curves = {
-        f"{split} loss (mean of {len(config.seeds)} seeds)": mean[split].to_numpy()
-        for split in ("train", "test")
-    }
-    figures.save_figure(
-        figures.interpolation_curve(
-            t_values, curves, "p=4 loss between the scratch and curriculum solutions"
-        ),
-        run,
-        "barrier",
+        p4, _ = datasets(config, seed)
+        model = HookedCrossAttention(model_config(config, seed))
+        for pair, scratch, curriculum in _pairs(config):
+            start, end = units[(scratch.name, seed)].final, units[(curriculum.name, seed)].final
+            for t in np.linspace(0, 1, 21):
+                model.load_state_dict({k: (1 - t) * start[k] + t * end[k] for k in start})
+                for split, x, y in (
+                    ("train", p4.train_inputs, p4.train_labels),
+                    ("test", p4.test_inputs, p4.test_labels),
+                ):
+                    loss = float(F.cross_entropy(model(x), y))
+                    rows.append(
+                        {"pair": pair, "seed": seed, "t": float(t), "split": split, "loss": loss}
+                    )
+    return pd.DataFrame(rows)
+
+
+def _barrier_summary(barrier: pd.DataFrame) -> dict:
+    train = barrier[barrier["split"] == "train"]
+    found = {}
+    for pair, rows in train.groupby("pair", sort=False):
+        mean = rows.groupby("t")["loss"].mean()
+        peaks = rows.groupby("seed")["loss"].max()
+        found[pair] = {
+            "train_loss_t0": float(mean.iloc[0]),
+            "train_loss_peak": float(mean.max()),
+            "t_peak": float(mean.idxmax()),
+            "train_loss_t1": float(mean.iloc[-1]),
+            "peak_by_seed": {str(s): float(v) for s, v in peaks.items()},
+        }
+    return found
+
+
+def _write(result: CurriculumResult, run: RunFolder) -> None:
+    config = result.config
+    run.update(model={"model_id": "toy:HookedCrossAttention", "config": model_config(config, 0)})
+    if config.save_checkpoints:
+        for (arm, seed), unit in result.units.items():
+            name = f"checkpoints/{slug(arm)}-seed{seed}.safetensors"
+            metadata = {"arm": arm, "seed": seed, "model": model_config(config, seed).to_dict()}
+            save_checkpoint(
+                run.file(name), model=unit.final, step=int(unit.steps[-1]), metadata=metadata
+            )
+    run.save_table("metrics.parquet", result.history)
+    run.save_table("barrier.parquet", result.barrier)
+    _barrier_figure(config, run, result.barrier)
+    _attention_figures(config, run, result.units)
+    curriculum_views.write(result.views, run)
+    run.save_json("summary.json", result.summary)
+    switch = [(config.pretrain_steps, "switch p=2 -> p=4")]
+    title = (
+        f"Sparse modular addition (T={config.seq_len}, k={config.k}): accuracy on the current "
+        "phase's data"
     )
+    fig = figures.accuracy_curves(result.history, group="arm", vlines=switch, title=title)
+    figures.save_figure(fig, run, "accuracy")
 
 
-def _attention_figure(config: CurriculumConfig, run: RunFolder, patterns: dict) -> None:
-    seed = config.seeds[0]
+def _barrier_figure(config: CurriculumConfig, run: RunFolder, barrier: pd.DataFrame) -> None:
+    curves = {}
+    for (pair, split), rows in barrier.groupby(["pair", "split"], sort=False):
+        mean = rows.groupby("t")["loss"].mean()
+        curves[f"{pair}: {split} loss (mean of {rows['seed'].nunique()} seeds)"] = mean.to_numpy()
+    t_values = np.linspace(0, 1, 21)
+    title = f"p=4 loss between the scratch and curriculum solutions (T={config.seq_len})"
+    figures.save_figure(figures.interpolation_curve(t_values, curves, title), run, "barrier")
+
+
+def _attention_figures(config: CurriculumConfig, run: RunFolder, units: dict) -> None:
     tensors = {}
-    for (arm, arm_seed), (steps, stack) in patterns.items():
-        tensors[f"{_slug(arm)}.seed{arm_seed}.pattern"] = stack
-        tensors[f"{_slug(arm)}.seed{arm_seed}.step"] = torch.tensor(steps)
+    for (arm, seed), unit in units.items():
+        tensors[f"{slug(arm)}.seed{seed}.pattern"] = unit.patterns
+        tensors[f"{slug(arm)}.seed{seed}.step"] = torch.tensor(unit.steps)
     run.save_tensors("attention.safetensors", tensors)
-    names = [a.name for a in arms(config)[:2]]
-    panels = [(name, *patterns[(name, seed)]) for name in names]
-    for index, (name, steps, stack) in enumerate(panels):
-        switch = config.pretrain_steps if "curriculum" in name else None
+    seed = config.seeds[0]
+    for arm in arms(config)[:3]:
+        unit = units[(arm.name, seed)]
+        switch = config.pretrain_steps if arm.curriculum else None
         fig = figures.attention_heatmap(
-            np.array(steps),
-            stack.numpy(),
+            np.array(unit.steps),
+            unit.patterns.numpy(),
             config.k,
-            f"query attention over positions: {name}",
+            f"query attention over positions: {arm.name}, seed {seed}",
             switch,
         )
-        figures.save_figure(fig, run, f"attention_{'curriculum' if index else 'scratch'}")
+        role = (
+            "notebook" if "notebook" in arm.name else "curriculum" if arm.curriculum else "scratch"
+        )
+        figures.save_figure(fig, run, f"attention_{role}")
 
 
-def _train_embedding_model(config: CurriculumConfig) -> tuple[list, dict]:
-    """z_A of a d=2 model after p=2 pretraining and after p=4 finetuning, with its test accuracy
-    and how tightly z_A clusters by the sum of the first k tokens after each phase."""
-    torch.set_num_threads(1)
-    seed = config.seeds[0]
-    p4, p2 = _datasets(config, seed)
-    model = HookedCrossAttention(_model_config(config, config.embedding_d_model, seed))
-    train = TrainConfig(
-        optimizer="adam",
-        lr=config.embedding_lr,
-        steps=config.embedding_steps,
-        batch_size=config.embedding_batch_size,
-        eval_every=max(config.eval_every, config.embedding_steps // 20),
-        seed=seed,
-        progress=config.progress,
-    )
-    panels, measures = [], {}
-    for phase, data in (("after p=2 pretraining", p2), ("after p=4 finetuning", p4)):
-        metrics = Trainer(model, data, train).fit()
-        with torch.no_grad():
-            _, cache = model.run_with_cache(data.test_inputs, names_filter="attn.hook_z")
-        sums = data.test_inputs[:, : config.k].sum(1)
-        z_a = cache["attn.hook_z"]
-        accuracy = float(metrics["test_acc"].iloc[-1])
-        measures[phase] = {"test_acc": accuracy, "eta2_sum": cluster_eta2(z_a, sums)}
-        title = f"{phase} (test acc {accuracy:.2f})"
-        panels.append((z_a.numpy(), sums.numpy(), title))
-    return panels, measures
-
-
-def cluster_eta2(points: Float[Tensor, "n d"], labels: Int[Tensor, " n"]) -> float:
-    """Correlation ratio: the share of the points' variance explained by their label's mean.
-
-    1 when every label's points coincide (one tight cluster per label), 0 when the label means
-    are all equal.
-
-    Example:
-        >>> cluster_eta2(torch.tensor([[0.0], [0.0], [2.0], [2.0]]), torch.tensor([0, 0, 1, 1]))
-        1.0
-    """
-    centred = points - points.mean(0)
-    total = centred.pow(2).sum()
-    within = sum(
-        (points[labels == label] - points[labels == label].mean(0)).pow(2).sum()
-        for label in labels.unique()
-    )
-    return float(1 - within / total)
-
-
-def _embedding_figure(config: CurriculumConfig, run: RunFolder, panels: list, measures: dict):
-    title = (
-        f"z_A of a d={config.embedding_d_model} model, coloured by the sum of the first "
-        f"k={config.k} tokens"
-    )
-    figures.save_figure(figures.embedding_scatter(panels, title), run, "embedding_d2")
-    return {"d_model": config.embedding_d_model, **measures}
-
-
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
     keep = [c if c.isalnum() or c in ".-" else "-" for c in name.replace("->", "to")]
     return "-".join(filter(None, "".join(keep).split("-")))

@@ -1,78 +1,91 @@
-"""Circuit efficiency vs dataset size and the critical dataset size D_crit (Varma et al.).
+"""Circuit efficiency per dataset size D and the critical size D_crit (Varma et al.).
 
-Efficiency of a trained model on its training set is ``mean correct-class logit (centred: minus
-the mean logit) / parameter norm``: how much logit a unit of parameter norm buys, the quantity
-weight decay trades against the loss.
+Both kinds of solution are trained *per dataset size D*, under the paper's optimiser and one
+weight decay:
 
-- Memorising solutions: for each dataset size D, a model trained on D pairs with *random*
-  labels (only memorisation can fit them) under the paper's optimiser.
-- Generalising solution: a grokked model (trained on true labels, or loaded from a grokking
-  run's checkpoint), measured on subsets of its training set of each size D (a generalising
-  circuit's efficiency should not depend on D).
+- **memorising**: from scratch on D pairs with labels drawn at random (only memorisation can fit
+  them), ``memorising_steps`` steps; ``norm_drift`` (relative change of the parameter norm over
+  the last 20% of steps) shows whether the norm has converged. Its ``C_mem`` is its whole
+  correct logit (its labels are random); ``C_gen`` is the key-frequency logit it still gives
+  the true sums (about zero);
+- **generalising**: the grokked model trained further on D pairs with their true labels
+  (:mod:`~mechcirc.analyses.training.ungrokking`); above D_crit it stays generalising and its
+  norm settles where the generalising circuit balances weight decay on D pairs. An ungrokking run
+  of the same settings can be reused (``ungrokking_run``) instead of training these again.
 
-Under the same weight decay each solution settles at a parameter norm; the memorising norm grows
-with D while the generalising one does not. D_crit is where the memorising parameter norm
-crosses the generalising one (linear interpolation in log D between the bracketing sizes); the
-crossing of the logit-per-norm efficiencies is reported too, but logits are not homogeneous of
-degree 1 in the parameters, so that ratio compares solutions at different logit scales.
+Per solution: the parameter norm it settles at, the mean centred correct-class logit on its
+training pairs, their ratio (logit per unit norm: the logit-based efficiency), train and test
+accuracy and the Fourier ``C_gen`` / ``C_mem`` proxies (key frequencies of the grokked model).
+
+Two D_crit estimates, each where the memorising curve crosses the generalising value (the mean
+over the sizes where the generalising solution kept test accuracy > 0.9; linear interpolation in
+log D): the **parameter-norm view** (the memorising norm grows with D, the generalising one does
+not) and the **logit efficiency**. Logits are not homogeneous of degree 1 in the parameters, so
+the ratio compares solutions at different logit scales; both are reported.
 
 Example:
-    >>> summary = run_efficiency(EfficiencyConfig.quick(), run)  # doctest: +SKIP
+    >>> result = run_efficiency(EfficiencyConfig.preset("quick"))  # nothing written
+    >>> list(result.table["train_size"])
+    [24, 60]
 """
 
 from __future__ import annotations
 
-import math
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
 
 import pandas as pd
 import torch
-from jaxtyping import Float, Int
-from torch import Tensor
 
 from mechcirc.analyses.training import figures
-from mechcirc.analyses.training.grokking import GrokkingConfig, _checkpoint_dir, train_grokking
-from mechcirc.runs import RunFolder
+from mechcirc.analyses.training.grokking import train_grokking
+from mechcirc.analyses.training.ungrokking import (
+    UngrokkingConfig,
+    critical_size,
+    run_ungrokking,
+    solution_row,
+)
+from mechcirc.config import require_positive_int
+from mechcirc.errors import UsageError
+from mechcirc.runs import RunFolder, read_manifest
 from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit
-from mechcirc.toys.grokking import grokking_model, last_position_logits
-from mechcirc.training import Trainer, parameter_norm
+
+__all__ = ["EfficiencyConfig", "EfficiencyResult", "random_labels", "run_efficiency"]
+
+GENERALISING_TEST_ACC = 0.9
 
 
-@dataclass
-class EfficiencyConfig(GrokkingConfig):
-    """``steps`` trains each memorising model; the generalising one is trained or loaded."""
+@dataclass(frozen=True)
+class EfficiencyConfig(UngrokkingConfig):
+    """``subset_fractions`` are the dataset sizes D (fractions of P^2) of both solutions;
+    ``continue_steps`` trains each generalising solution, ``memorising_steps`` each memoriser."""
 
-    dataset_fractions: tuple[float, ...] = (0.03, 0.05, 0.1, 0.2, 0.3, 0.4)  # of all P^2 pairs
-    steps: int = 1500
-    generalising_steps: int = 4000
-    from_checkpoint: str | None = None  # a grokking run's checkpoint folder (same p, fraction)
+    memorising_steps: int = 10_000
+    ungrokking_run: str | None = None  # reuse this ungrokking run's generalising solutions
 
-    @classmethod
-    def quick(cls) -> EfficiencyConfig:
-        return cls(
-            p=11,
-            train_fraction=0.6,
-            steps=20,
-            generalising_steps=20,
-            eval_every=10,
-            dataset_fractions=(0.2, 0.5),
-            progress=False,
-        )
-
-
-@torch.no_grad()
-def logit_efficiency(model, inputs: Int[Tensor, "n seq"], labels: Int[Tensor, " n"]) -> dict:
-    """Mean centred correct-class logit, parameter norm, their ratio, and accuracy."""
-    logits: Float[Tensor, "n classes"] = last_position_logits(model, inputs)
-    centred = logits - logits.mean(-1, keepdim=True)
-    correct = centred.gather(1, labels[:, None]).mean()
-    norm = parameter_norm(model.original_model)
-    return {
-        "correct_logit": float(correct),
-        "param_norm": norm,
-        "efficiency": float(correct) / norm,
-        "train_acc": float((logits.argmax(-1) == labels).float().mean()),
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        "p47": {
+            **UngrokkingConfig.PRESETS["p47"],
+            "subset_fractions": [0.03, 0.05, 0.1, 0.2, 0.3, 0.4],
+            "memorising_steps": 1500,
+        },
+        "quick": {
+            **UngrokkingConfig.PRESETS["quick"],
+            "subset_fractions": [0.2, 0.5],
+            "memorising_steps": 20,
+        },
     }
+
+    def validate(self) -> None:
+        super().validate()
+        require_positive_int("memorising_steps", self.memorising_steps)
+
+    def ungrokking(self) -> UngrokkingConfig:
+        fields = {k: v for k, v in self.to_dict().items() if k in UngrokkingConfig().to_dict()}
+        return UngrokkingConfig.from_dict(fields)
 
 
 def random_labels(data: TrainTestSplit, size: int, seed: int) -> TrainTestSplit:
@@ -83,74 +96,125 @@ def random_labels(data: TrainTestSplit, size: int, seed: int) -> TrainTestSplit:
     return replace(subset, train_labels=labels, meta={**subset.meta, "labels": "random"})
 
 
-def critical_size(sizes: list[int], memorising: list[float], generalising: float) -> float | None:
-    """The first D where the memorising curve crosses the generalising value (log-linear)."""
-    points = list(zip(sizes, memorising, strict=True))
-    for (d0, m0), (d1, m1) in zip(points, points[1:], strict=False):
-        if (m0 - generalising) * (m1 - generalising) <= 0 and m0 != m1:
-            share = (generalising - m0) / (m1 - m0)
-            return math.exp(math.log(d0) + share * (math.log(d1) - math.log(d0)))
-    return None
+@dataclass
+class EfficiencyResult:
+    config: EfficiencyConfig
+    table: pd.DataFrame  # one row per (D, solution)
+    memorising_history: pd.DataFrame
+    summary: dict[str, Any]
+
+    def metrics(self) -> dict[str, Any]:
+        return self.summary
 
 
-def run_efficiency(config: EfficiencyConfig, run: RunFolder) -> dict:
-    """Efficiency table (memorising vs generalising) over dataset sizes and the D_crit estimate."""
-    data = MODULAR_ADDITION.build(config.p, config.train_fraction, config.seed)
-    # All P^2 pairs with their true labels: subsets of any size for the generalising model.
+def memorisers(config: EfficiencyConfig, keys: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A from-scratch model on D random-label pairs per size: its row and its metrics."""
     everything = MODULAR_ADDITION.build(config.p, 1 - 1 / config.p**2, config.seed)
-    general = _generalising_model(config, data, run)
-    rows = []
-    for fraction in config.dataset_fractions:
+    rows, histories = [], []
+    for fraction in config.subset_fractions:
         size = round(fraction * config.p**2)
         noisy = random_labels(everything, size, config.seed)
-        memoriser, _ = train_grokking(config, noisy, None)
-        mem = logit_efficiency(memoriser, noisy.train_inputs, noisy.train_labels)
-        subset = everything.train_subset(size, seed=config.seed)
-        gen = logit_efficiency(general, subset.train_inputs, subset.train_labels)
-        rows.append(
-            {
-                "train_size": size,
-                "fraction": fraction,
-                **{f"mem_{k}": v for k, v in mem.items()},
-                **{f"gen_{k}": v for k, v in gen.items()},
-            }
+        model, history = train_grokking(config, noisy, steps=config.memorising_steps)
+        histories.append(history.assign(train_size=size, size=f"D={size}"))
+        row = solution_row(model, noisy, history, keys, config.p)
+        if "c_mem" in row:  # its labels are random: all of its correct logit is memorisation
+            row["c_mem"] = row["correct_logit"]
+            del row["test_residual"]
+        rows.append({"train_size": size, "fraction": fraction, "solution": "memorising", **row})
+    return pd.DataFrame(rows), pd.concat(histories, ignore_index=True)
+
+
+def generalisers(config: EfficiencyConfig) -> tuple[pd.DataFrame, list[int]]:
+    """The generalising solution per D: from ``ungrokking_run`` or trained here."""
+    if config.ungrokking_run is None:
+        result = run_ungrokking(config.ungrokking())
+        return result.table.assign(solution="generalising"), result.key_frequencies
+    folder = Path(config.ungrokking_run)
+    recorded = UngrokkingConfig.from_dict(read_manifest(folder)["config"])
+    wanted = config.ungrokking()
+    differing = [
+        key
+        for key, value in wanted.to_dict().items()
+        if key not in ("progress", "save_checkpoints") and recorded.to_dict()[key] != value
+    ]
+    if differing:
+        raise UsageError(
+            f"ungrokking_run {folder} was run with other settings ({', '.join(differing)}); "
+            "pass the same settings or leave ungrokking_run unset"
         )
-    table = pd.DataFrame(rows)
-    run.save_table("efficiency.parquet", table)
-    table.to_csv(run.file("efficiency.csv"), index=False)
-    sizes = table["train_size"].tolist()
-    summary = {"p": config.p}
-    for measure in ("param_norm", "efficiency"):
-        general = float(table[f"gen_{measure}"].mean())
-        d_crit = critical_size(sizes, table[f"mem_{measure}"].tolist(), general)
-        summary[f"generalising_{measure}"] = general
-        summary[f"d_crit_{measure}"] = d_crit
-        title = f"{measure.replace('_', ' ')}, P={config.p}: " + (
-            f"curves cross at D ~ {d_crit:.0f}" if d_crit else "no crossing"
-        )
-        fig = figures.series_plot(
-            table, "train_size", [f"mem_{measure}", f"gen_{measure}"], title, logx=True
-        )
-        figures.save_figure(fig, run, measure)
-    d_crit = summary["d_crit_param_norm"]
-    summary |= {
-        "d_crit": d_crit,
-        "d_crit_fraction": d_crit / config.p**2 if d_crit else None,
-        "table": rows,
+    table = pd.read_parquet(folder / "ungrokking.parquet").assign(solution="generalising")
+    summary = json.loads((folder / "summary.json").read_text())
+    return table, list(summary["key_frequencies"])
+
+
+def run_efficiency(config: EfficiencyConfig, run: RunFolder | None = None) -> EfficiencyResult:
+    """Efficiency table (memorising vs generalising per D) and the two D_crit estimates."""
+    general, keys = generalisers(config)
+    memorising, history = memorisers(config, keys)
+    table = pd.concat([memorising, general], ignore_index=True)
+    table = table[sorted(table.columns, key=_order)]
+    summary = _summarise(config, table, keys)
+    result = EfficiencyResult(config, table, history, summary)
+    if run is not None:
+        _write(result, run)
+    return result
+
+
+def _order(column: str) -> tuple[int, str]:
+    first = ["train_size", "fraction", "solution", "test_acc", "train_acc", "param_norm"]
+    return (first.index(column), "") if column in first else (len(first), column)
+
+
+def _summarise(config: EfficiencyConfig, table: pd.DataFrame, keys: list[int]) -> dict:
+    memorising = table[table["solution"] == "memorising"].sort_values("train_size")
+    general = table[table["solution"] == "generalising"]
+    kept = general[general["test_acc"] > GENERALISING_TEST_ACC]
+    summary: dict[str, Any] = {
+        "p": config.p,
+        "seed": config.seed,
+        "weight_decay": config.weight_decay,
+        "key_frequencies": keys,
+        "generalising_sizes_kept": kept["train_size"].tolist(),
+        "memorising_norm_drift_max": float(memorising["norm_drift"].max()),
     }
-    run.save_json("summary.json", summary)
+    sizes = memorising["train_size"].tolist()
+    for measure in ("param_norm", "efficiency"):
+        reference = float(kept[measure].mean()) if len(kept) else None
+        crossing = None
+        if reference is not None:
+            crossing = critical_size(sizes, memorising[measure].tolist(), reference)
+        summary[f"generalising_{measure}"] = reference
+        summary[f"d_crit_{measure}"] = crossing
+    summary["d_crit_ungrokking"] = critical_size(
+        general.sort_values("train_size")["train_size"].tolist(),
+        general.sort_values("train_size")["test_acc"].tolist(),
+        0.5,
+    )
+    summary["table"] = table.to_dict("records")
     return summary
 
 
-def _generalising_model(config: EfficiencyConfig, data: TrainTestSplit, run: RunFolder):
-    model = grokking_model(config.p, seed=config.seed)
-    if config.from_checkpoint:
-        trainer = Trainer(model, data, config.train_config(), logits_fn=last_position_logits)
-        trainer.load_checkpoint(config.from_checkpoint)
-        metrics = trainer.metrics()
-    else:
-        _, metrics = train_grokking(
-            config, data, _checkpoint_dir(config, run), config.generalising_steps, model
+def _write(result: EfficiencyResult, run: RunFolder) -> None:
+    table, summary, config = result.table, result.summary, result.config
+    run.save_table("efficiency.parquet", table)
+    table.to_csv(run.file("efficiency.csv"), index=False)
+    run.save_table("memorising_metrics.parquet", result.memorising_history)
+    measures = [m for m in _MEASURES if m in table]
+    wide = table.pivot_table(index="train_size", columns="solution", values=measures)
+    wide.columns = [f"{solution}_{measure}" for measure, solution in wide.columns]
+    wide = wide.reset_index()
+    for measure in ("param_norm", "efficiency"):
+        crossing = summary[f"d_crit_{measure}"]
+        title = f"{measure.replace('_', ' ')}, P={config.p}, wd={config.weight_decay:g}: " + (
+            f"crossing at D ~ {crossing:.0f}" if crossing else "no crossing"
         )
-    run.update(metrics={"generalising_final_test_acc": float(metrics["test_acc"].iloc[-1])})
-    return model
+        ys = [f"{s}_{measure}" for s in ("memorising", "generalising") if f"{s}_{measure}" in wide]
+        fig = figures.series_plot(wide, "train_size", ys, title, logx=True)
+        figures.save_figure(fig, run, measure)
+    title = f"Memorising solutions (random labels), P={config.p}: parameter norm over training"
+    fig = figures.series_plot_by(result.memorising_history, "step", "param_norm", "size", title)
+    figures.save_figure(fig, run, "memorising_norm")
+    run.save_json("summary.json", summary)
+
+
+_MEASURES = ["param_norm", "efficiency", "correct_logit", "test_acc", "c_gen", "c_mem"]

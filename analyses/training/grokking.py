@@ -1,62 +1,116 @@
-"""Grokking, ungrokking and semi-grokking on modular addition (Varma et al., after Nanda et al.).
+"""Grokking on modular addition (Varma et al., after Nanda et al.): one run, and the grokked model.
 
-Setup as in the paper: the one-layer transformer of :mod:`mechcirc.toys.grokking`, full-batch
-AdamW, lr 1e-3, betas (0.9, 0.98), weight decay 1.0. The paper used P = 113 (12,769 pairs);
-the defaults here use a smaller prime so each experiment fits in minutes on a 2-core CPU
-(see ``README``), and ``--set p=113`` restores the paper's scale.
+Setup as in the papers: the one-layer transformer of :mod:`mechcirc.toys.grokking`, full-batch
+AdamW, lr 1e-3, betas (0.9, 0.98), weight decay 1.0, P = 113 with 30% of the ``P^2`` pairs for
+training (preset ``paper``, the default). Preset ``p47`` is the smaller setting of earlier
+results (P = 47, half the pairs, 4000 steps: minutes on one CPU core); ``quick`` checks the
+mechanics in seconds.
 
-- ``run_grokking``: one run; reports when train accuracy passed 0.99, when test accuracy passed
-  0.95 and the delay between them.
-- ``run_ungrokking``: a grokked model (trained on a large set, or loaded from a grokking run's
-  checkpoint) trained further on smaller subsets of its training set; test accuracy on the
-  never-seen pairs collapses when the subset is below the critical size.
-- ``run_semi_grokking``: from-scratch runs at training sizes near the critical size, where
-  test accuracy rises late but only partially.
+:func:`run_grokking` trains one model and reports when train accuracy passed 0.99, when test
+accuracy passed 0.95 and the delay between them; with ``fourier`` it records the logits'
+Fourier spectrum at every evaluation and reports the ``C_gen`` / ``C_mem`` proxies
+(:mod:`~mechcirc.analyses.training.fourier`) over training beside the parameter norm.
+:func:`grokked_model` is the one load-or-train step the ungrokking and efficiency experiments
+share.
 
 Example:
-    >>> summary = run_grokking(GrokkingConfig.quick(), run)  # doctest: +SKIP
+    >>> result = run_grokking(GrokkingConfig.preset("quick"))  # nothing written
+    >>> sorted(result.metrics())[:3]
+    ['delay_steps', 'final_test_acc', 'final_train_acc']
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pandas as pd
+from torch import nn
 
 from mechcirc.analyses.training import figures
+from mechcirc.analyses.training.fourier import FourierProbe, proxies_over_training
+from mechcirc.checkpoints import load_checkpoint
+from mechcirc.config import Config, require_positive_int, require_range
 from mechcirc.errors import UsageError
+from mechcirc.models.summary import describe_model
 from mechcirc.runs import RunFolder
-from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit
+from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit, is_prime
 from mechcirc.toys.grokking import grokking_model, last_position_logits
-from mechcirc.training import CHECKPOINT_FILE, TrainConfig, Trainer
+from mechcirc.training import (
+    CHECKPOINT_FILE,
+    TrainConfig,
+    Trainer,
+    load_parameters,
+    resume_problem,
+)
+
+__all__ = [
+    "GrokkingConfig",
+    "GrokkingResult",
+    "TEST_SOLVED",
+    "TRAIN_SOLVED",
+    "checkpoint_path",
+    "grokked_model",
+    "run_grokking",
+    "train_grokking",
+    "transition",
+]
 
 logger = logging.getLogger(__name__)
 
 TRAIN_SOLVED, TEST_SOLVED = 0.99, 0.95
 
 
-@dataclass
-class GrokkingConfig:
-    p: int = 47
-    train_fraction: float = 0.5
-    steps: int = 4000
-    eval_every: int = 50
+@dataclass(frozen=True)
+class GrokkingConfig(Config):
+    """One grokking run: data, the paper's optimiser, budget and what is recorded.
+
+    ``stop_after_solved``: stop that many steps after test accuracy first passed 0.95 (None:
+    train all ``steps``). ``fourier``: record the logits' Fourier spectrum at each evaluation.
+    ``float64_loss``: compute the softmax and loss in float64, as Nanda et al.'s grokking code
+    does: in float32 a memorised training set drives the loss to ~1e-7, where rounding makes the
+    loss spike and the norm oscillate (seen here at P = 113).
+    """
+
+    p: int = 113
+    train_fraction: float = 0.3
+    steps: int = 20_000
+    eval_every: int = 100
     lr: float = 1e-3
     weight_decay: float = 1.0
     beta2: float = 0.98
     seed: int = 0
-    checkpoint_dir: str | None = None  # default: <run>/checkpoint
+    stop_after_solved: int | None = None
+    checkpoint_every: int | None = 1000
     save_checkpoints: bool = True
+    fourier: bool = True
+    float64_loss: bool = True
     progress: bool = True
 
-    @classmethod
-    def quick(cls) -> GrokkingConfig:
-        return cls(p=11, train_fraction=0.5, steps=30, eval_every=10, progress=False)
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        "p47": {
+            "p": 47,
+            "train_fraction": 0.5,
+            "steps": 4000,
+            "eval_every": 50,
+            "float64_loss": False,  # as the earlier results at P = 47 were trained
+        },
+        "quick": {"p": 11, "train_fraction": 0.5, "steps": 30, "eval_every": 10, "progress": False},
+    }
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def validate(self) -> None:
+        if isinstance(self.p, bool) or not isinstance(self.p, int) or not is_prime(self.p):
+            raise UsageError(f"p must be a prime number (e.g. 47, 113), got {self.p!r}")
+        if self.fourier and self.p < 3:
+            raise UsageError("fourier needs an odd prime p >= 3; pass fourier=false for p=2")
+        require_range("train_fraction", self.train_fraction, 0, 1, low_open=True, high_open=True)
+        require_positive_int("eval_every", self.eval_every)
+        require_positive_int("stop_after_solved", self.stop_after_solved, allow_none=True)
+        require_range("beta2", self.beta2, 0, 1, high_open=True)
+        self.train_config()  # lr, weight decay and steps are checked there
 
     def train_config(self, steps: int | None = None) -> TrainConfig:
         return TrainConfig(
@@ -66,9 +120,14 @@ class GrokkingConfig:
             weight_decay=self.weight_decay,
             betas=(0.9, self.beta2),
             eval_every=self.eval_every,
+            checkpoint_every=self.checkpoint_every,
             seed=self.seed,
             progress=self.progress,
+            loss_dtype="float64" if self.float64_loss else "float32",
         )
+
+    def data(self) -> TrainTestSplit:
+        return MODULAR_ADDITION.build(self.p, self.train_fraction, self.seed)
 
 
 def transition(metrics: pd.DataFrame) -> dict:
@@ -90,182 +149,146 @@ def transition(metrics: pd.DataFrame) -> dict:
     }
 
 
+def solved_for(rows: list[dict], steps: int) -> bool:
+    """Whether test accuracy passed 0.95 at least ``steps`` steps before the last row."""
+    first = next((row["step"] for row in rows if row.get("test_acc", 0) > TEST_SOLVED), None)
+    return first is not None and rows[-1]["step"] - first >= steps
+
+
 def train_grokking(
     config: GrokkingConfig,
     data: TrainTestSplit,
-    out_dir: Path | None,
+    *,
+    model: nn.Module | None = None,
     steps: int | None = None,
-    model=None,
-) -> tuple[object, pd.DataFrame]:
-    """Train (or continue training ``model``) on ``data`` under the paper's optimiser.
-
-    A checkpoint already in ``out_dir`` (same data) is resumed: a longer ``steps`` continues a
-    finished run, and an interrupted run picks up where it stopped.
-    """
+    checkpoint: Path | None = None,
+    resume: bool = False,
+) -> tuple[nn.Module, pd.DataFrame]:
+    """Train (or continue training ``model``) on ``data`` under the paper's optimiser; with
+    ``config.fourier`` every evaluation also records the Fourier probe (C_mem is read on
+    ``data``'s training pairs)."""
     model = model if model is not None else grokking_model(config.p, seed=config.seed)
+    probe = FourierProbe(config.p, data.train_inputs, last_position_logits)
+    probes = [probe] if config.fourier else []
     trainer = Trainer(
-        model, data, config.train_config(steps), logits_fn=last_position_logits, out_dir=out_dir
+        model,
+        data,
+        config.train_config(steps),
+        logits_fn=last_position_logits,
+        checkpoint=checkpoint,
+        probes=probes,
     )
-    if out_dir is not None and (Path(out_dir) / CHECKPOINT_FILE).is_file():
-        trainer.load_checkpoint(out_dir)
-    return model, trainer.fit()
-
-
-def run_grokking(config: GrokkingConfig, run: RunFolder) -> dict:
-    """One grokking run: metrics, checkpoint, accuracy and norm figures, transition summary."""
-    data = MODULAR_ADDITION.build(config.p, config.train_fraction, config.seed)
-    _, metrics = train_grokking(config, data, _checkpoint_dir(config, run))
-    run.save_table("metrics.parquet", metrics)
-    summary = {"p": config.p, "n_train": data.n_train, "n_test": data.n_test, **transition(metrics)}
-    marks = [
-        (summary[key], label)
-        for key, label in (
-            ("step_train_acc_0.99", "train 0.99"),
-            ("step_test_acc_0.95", "test 0.95"),
-        )
-        if summary[key] is not None
-    ]
-    title = f"Grokking: a + b mod {config.p}, {data.n_train} training pairs"
-    figures.save_figure(
-        figures.accuracy_curves(
-            metrics.assign(run="grokking"), group="run", title=title, vlines=marks
-        ),
-        run,
-        "accuracy",
-    )
-    figures.save_figure(
-        figures.series_plot(metrics, "step", ["param_norm"], "parameter norm during grokking"),
-        run,
-        "param_norm",
-    )
-    run.save_json("summary.json", summary)
-    return summary
-
-
-def _checkpoint_dir(config, run: RunFolder) -> Path | None:
-    if not config.save_checkpoints:
-        return None
-    return Path(config.checkpoint_dir) if config.checkpoint_dir else run.path / "checkpoint"
+    if resume:
+        trainer.load_checkpoint(checkpoint)
+    stop = None
+    if config.stop_after_solved is not None:
+        stop = lambda rows: solved_for(rows, config.stop_after_solved)  # noqa: E731
+    return model, trainer.fit(stop_when=stop)
 
 
 @dataclass
-class UngrokkingConfig(GrokkingConfig):
-    """Grok on ``train_fraction`` for ``steps``, then train further on each subset size."""
+class GrokkingResult:
+    """What :func:`run_grokking` found: the trained model, its metrics and the summary."""
 
-    subset_fractions: tuple[float, ...] = (0.1, 0.2, 0.3)  # of all P^2 pairs
-    continue_steps: int = 2000
-    from_checkpoint: str | None = None  # a grokking run's checkpoint folder (same p)
+    config: GrokkingConfig
+    model: nn.Module
+    data: TrainTestSplit
+    history: pd.DataFrame  # one row per evaluation
+    proxies: pd.DataFrame | None  # C_gen / C_mem proxies per evaluation (fourier runs)
+    key_frequencies: list[int]
+    summary: dict[str, Any]
 
-    @classmethod
-    def quick(cls) -> UngrokkingConfig:
-        return cls(
-            p=11,
-            train_fraction=0.6,
-            steps=20,
-            eval_every=10,
-            subset_fractions=(0.2,),
-            continue_steps=20,
-            progress=False,
+    def metrics(self) -> dict[str, Any]:
+        return self.summary
+
+
+def run_grokking(
+    config: GrokkingConfig, run: RunFolder | None = None, *, resume: bool = False
+) -> GrokkingResult:
+    """One grokking run; with ``run``: metrics, checkpoint, figures and ``summary.json``.
+
+    ``resume`` continues the checkpoint in ``run`` (a longer ``steps`` continues a finished
+    run); the checkpoint must come from the same data.
+    """
+    data = config.data()
+    checkpoint = checkpoint_path(config, run)
+    if resume and (checkpoint is None or resume_problem(checkpoint, data)):
+        raise UsageError(
+            resume_problem(checkpoint, data) if checkpoint else "resume needs a run folder"
         )
-
-
-def run_ungrokking(config: UngrokkingConfig, run: RunFolder) -> dict:
-    """Continue a grokked model on smaller training sets; test accuracy per subset over steps."""
-    data = MODULAR_ADDITION.build(config.p, config.train_fraction, config.seed)
-    grokked = _grokked_state(config, data, run)
-    tables, rows = [], []
-    for fraction in config.subset_fractions:
-        size = round(fraction * config.p**2)
-        if not 1 <= size <= data.n_train:
-            raise UsageError(
-                f"subset fraction {fraction} gives {size} pairs; it must be between "
-                f"1 and the {data.n_train} pairs of the grokking set"
-            )
-        model = grokking_model(config.p, seed=config.seed)
-        model.original_model.load_state_dict(grokked)
-        subset = data.train_subset(size, seed=config.seed)
-        _, metrics = train_grokking(config, subset, None, config.continue_steps, model)
-        tables.append(metrics.assign(train_size=size, subset=f"D={size} ({fraction:g} P^2)"))
-        rows.append(
-            {
-                "train_size": size,
-                "fraction": fraction,
-                "test_acc_start": float(metrics["test_acc"].iloc[0]),
-                "test_acc_final": float(metrics["test_acc"].iloc[-1]),
-                "test_acc_min": float(metrics["test_acc"].min()),
-                "train_acc_final": float(metrics["train_acc"].iloc[-1]),
-            }
-        )
-    metrics = pd.concat(tables, ignore_index=True)
-    run.save_table("metrics.parquet", metrics)
-    table = pd.DataFrame(rows)
-    run.save_table("ungrokking.parquet", table)
-    title = f"Ungrokking: grokked model (D={data.n_train}) trained on smaller sets, P={config.p}"
-    figures.save_figure(
-        figures.accuracy_curves(metrics, group="subset", title=title), run, "accuracy"
-    )
+    model, history = train_grokking(config, data, checkpoint=checkpoint, resume=resume)
+    proxies, keys = None, []
+    if config.fourier:
+        proxies, keys = proxies_over_training(history, config.p)
     summary = {
         "p": config.p,
-        "grokked_on": data.n_train,
-        "subsets": rows,
-        "ungrokked": [
-            r["train_size"]
-            for r in rows
-            if r["test_acc_start"] > TEST_SOLVED and r["test_acc_final"] < 0.5
-        ],
+        "seed": config.seed,
+        "n_train": data.n_train,
+        "n_test": data.n_test,
+        "steps_run": int(history["step"].iloc[-1]),
+        **transition(history),
+        "final_param_norm": float(history["param_norm"].iloc[-1]),
+        "key_frequencies": keys,
     }
-    run.save_json("summary.json", summary)
-    return summary
+    if proxies is not None:
+        summary |= {f"final_{k}": float(proxies[k].iloc[-1]) for k in ("c_gen", "c_mem")}
+    result = GrokkingResult(config, model, data, history, proxies, keys, summary)
+    if run is not None:
+        write_grokking(result, run)
+    return result
 
 
-def _grokked_state(config: UngrokkingConfig, data: TrainTestSplit, run: RunFolder) -> dict:
-    """Weights of a grokked model: loaded from ``from_checkpoint`` or trained here."""
-    model = grokking_model(config.p, seed=config.seed)
-    if config.from_checkpoint:
-        trainer = Trainer(model, data, config.train_config(), logits_fn=last_position_logits)
-        trainer.load_checkpoint(config.from_checkpoint)
-        first = trainer.metrics()
-    else:
-        _, first = train_grokking(config, data, _checkpoint_dir(config, run), model=model)
-    run.save_table("grokking_metrics.parquet", first)
-    run.update(metrics={"grokking_phase": transition(first)})
-    return {k: v.detach().clone() for k, v in model.original_model.state_dict().items()}
+def checkpoint_path(config: GrokkingConfig, run: RunFolder | None) -> Path | None:
+    """The run's checkpoint file (listed in its manifest), or None (no run, or not saved)."""
+    if run is None or not config.save_checkpoints:
+        return None
+    return run.file(CHECKPOINT_FILE)
 
 
-@dataclass
-class SemiGrokkingConfig(GrokkingConfig):
-    """From-scratch runs at each training fraction (near the critical size)."""
-
-    train_fractions: tuple[float, ...] = (0.12, 0.18)
-
-    @classmethod
-    def quick(cls) -> SemiGrokkingConfig:
-        return cls(p=11, steps=20, eval_every=10, train_fractions=(0.4,), progress=False)
-
-
-def run_semi_grokking(config: SemiGrokkingConfig, run: RunFolder) -> dict:
-    """Train from scratch at each fraction; partial, late test accuracy is semi-grokking."""
-    tables, rows = [], []
-    for fraction in config.train_fractions:
-        data = MODULAR_ADDITION.build(config.p, fraction, config.seed)
-        _, metrics = train_grokking(replace(config, train_fraction=fraction), data, None)
-        tables.append(metrics.assign(train_size=data.n_train, size=f"D={data.n_train}"))
-        summary = transition(metrics)
-        rows.append(
-            {
-                "train_size": data.n_train,
-                "fraction": fraction,
-                **summary,
-                "test_acc_max": float(metrics["test_acc"].max()),
-            }
-        )
-    metrics = pd.concat(tables, ignore_index=True)
-    run.save_table("metrics.parquet", metrics)
-    run.save_table("semi_grokking.parquet", pd.DataFrame(rows))
-    title = f"Training sizes near D_crit, P={config.p}"
-    figures.save_figure(
-        figures.accuracy_curves(metrics, group="size", title=title), run, "accuracy"
+def write_grokking(result: GrokkingResult, run: RunFolder) -> None:
+    summary, history = result.summary, result.history
+    run.update(model=describe_model(result.model, toy="grokking", p=summary["p"]))
+    run.save_table("metrics.parquet", history)
+    labels = {"step_train_acc_0.99": "train 0.99", "step_test_acc_0.95": "test 0.95"}
+    marks = [(summary[key], label) for key, label in labels.items() if summary[key] is not None]
+    title = (
+        f"Grokking: a + b mod {summary['p']}, {summary['n_train']} training pairs, "
+        f"seed {summary['seed']}"
     )
-    summary = {"p": config.p, "runs": rows}
+    frame = history.assign(run="grokking")
+    figures.save_figure(
+        figures.accuracy_curves(frame, group="run", title=title, vlines=marks), run, "accuracy"
+    )
+    if result.proxies is not None:
+        run.save_table("proxies.parquet", result.proxies)
+        figures.save_figure(
+            figures.proxy_curves(result.proxies, result.key_frequencies, title), run, "circuits"
+        )
     run.save_json("summary.json", summary)
-    return summary
+
+
+def grokked_model(
+    config: GrokkingConfig, source: str | None = None
+) -> tuple[nn.Module, TrainTestSplit, pd.DataFrame]:
+    """A grokked model, its training data and its training metrics.
+
+    ``source``: a grokking run folder or checkpoint file to load (its own data settings are
+    used, so subsets come from the pairs it was trained on); None trains one under ``config``
+    (nothing written).
+    """
+    if source is None:
+        result = run_grokking(config)
+        return result.model, result.data, result.history
+    path = Path(source)
+    path = path / CHECKPOINT_FILE if path.is_dir() else path
+    checkpoint = load_checkpoint(path)
+    meta = checkpoint.metadata.get("data") or {}
+    if meta.get("task") != MODULAR_ADDITION.name or meta.get("p") != config.p:
+        raise UsageError(
+            f"{path} holds a model trained on {meta or 'unknown data'}; expected modular "
+            f"addition with p={config.p}"
+        )
+    model = grokking_model(config.p, seed=config.seed)
+    load_parameters(model.original_model, checkpoint.model)
+    data = MODULAR_ADDITION.build(meta["p"], meta["train_fraction"], meta["seed"])
+    return model, data, pd.DataFrame(checkpoint.metadata.get("metrics", []))

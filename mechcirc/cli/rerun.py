@@ -12,6 +12,8 @@ from pathlib import Path
 
 from mechcirc.cli.common import add_out_args
 
+__all__ = ["RERUNNABLE", "register"]
+
 # manifest "command" -> the CLI module whose rerun(manifest, out, overwrite=) runs it again
 RERUNNABLE = {
     "eap": "mechcirc.cli.eap",
@@ -19,6 +21,11 @@ RERUNNABLE = {
     "path-patch": "mechcirc.cli.path_patch",
     "components": "mechcirc.cli.components",
     "l3d": "mechcirc.cli.l3d",
+    **{f"train {toy}": "mechcirc.cli.train" for toy in ("cross-attention", "grokking")},
+    **{
+        f"experiment {name}": "mechcirc.cli.experiment"
+        for name in ("curriculum", "efficiency", "grokking", "semi-grokking", "ungrokking")
+    },
 }
 
 

@@ -1,44 +1,54 @@
 """``mechcirc train cross-attention|grokking --out DIR``: train a toy model, resumably.
 
-The run folder gets ``manifest.json``, ``checkpoint.safetensors`` (weights, optimiser state,
-step), ``metrics.parquet`` and ``accuracy.png``/``.svg``. ``--resume`` continues from the
-checkpoint in ``--out`` up to ``--steps`` total steps.
+The flags override the model's preset (:class:`~mechcirc.analyses.training.jobs.
+ToyTrainingConfig`: the papers' settings); every value is checked (``--lr`` must be a finite
+number > 0) and ``--resume`` is checked against the checkpoint's data before the run folder is
+touched. The run folder gets ``manifest.json``, ``checkpoint.safetensors`` (weights, optimiser
+state, step, metrics log), ``metrics.parquet`` and ``accuracy.png``/``.svg``; ``--resume``
+continues from the checkpoint in ``--out`` up to ``--steps`` total steps.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 from mechcirc.cli.common import positive_int
 
-# model -> the task, optimiser and defaults of its paper
-DEFAULTS = {
-    "cross-attention": {
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "beta2": 0.999,
-        "p": 4,
-        "steps": 1000,
-    },
-    "grokking": {
-        "optimizer": "adamw",
-        "lr": 1e-3,
-        "weight_decay": 1.0,
-        "beta2": 0.98,
-        "p": 113,
-        "steps": 3000,
-    },
+__all__ = ["DATA_FLAGS", "TOYS", "TRAIN_FLAGS", "config_from_args", "execute", "register", "rerun"]
+
+TOYS = ("cross-attention", "grokking")
+# flag -> (config field, the toy it applies to, or None for both)
+DATA_FLAGS = {
+    "p": ("p", None),
+    "train_fraction": ("train_fraction", "grokking"),
+    "seq_len": ("seq_len", "cross-attention"),
+    "k": ("k", "cross-attention"),
+    "n_train": ("n_train", "cross-attention"),
+    "d_model": ("d_model", "cross-attention"),
+    "mlp_residual": ("mlp_residual", "cross-attention"),
 }
+TRAIN_FLAGS = (
+    "steps",
+    "lr",
+    "weight_decay",
+    "optimizer",
+    "batch_size",
+    "eval_every",
+    "checkpoint_every",
+    "seed",
+)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train a toy model (cross-attention curriculum model, grokking model)",
-        description="Full-batch (or --batch-size) training with checkpoints and a metrics log.",
+        description="Full-batch (or --batch-size) training with checkpoints and a metrics log; "
+        "defaults are the model's paper settings.",
     )
-    parser.add_argument("model", choices=sorted(DEFAULTS), help="which toy model")
+    parser.add_argument("model", choices=TOYS, help="which toy model")
     parser.add_argument("--out", required=True, help="run folder (created; holds the checkpoint)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the contents of a non-empty --out"
@@ -47,116 +57,87 @@ def register(subparsers) -> None:
         "--resume", action="store_true", help="continue from the checkpoint in --out"
     )
     parser.add_argument("--steps", type=positive_int, help="total steps (default per model)")
-    parser.add_argument(
-        "--p", type=positive_int, help="modulus: 4 (cross-attention), 113 (grokking)"
-    )
-    parser.add_argument("--train-fraction", type=float, default=0.3, help="grokking: share of P^2")
-    parser.add_argument("--seq-len", type=positive_int, default=12, help="cross-attention: T")
-    parser.add_argument("--k", type=positive_int, default=5, help="cross-attention: summed tokens")
-    parser.add_argument("--n-train", type=positive_int, default=2048, help="cross-attention data")
-    parser.add_argument("--d-model", type=positive_int, default=32, help="cross-attention width")
+    parser.add_argument("--p", type=int, help="modulus: 4 (cross-attention), 113 (grokking)")
+    parser.add_argument("--train-fraction", type=float, help="grokking: share of P^2 (0.3)")
+    parser.add_argument("--seq-len", type=int, help="cross-attention: T (12)")
+    parser.add_argument("--k", type=int, help="cross-attention: summed tokens (5)")
+    parser.add_argument("--n-train", type=int, help="cross-attention: examples (2048)")
+    parser.add_argument("--d-model", type=int, help="cross-attention: width (32)")
     parser.add_argument(
         "--mlp-residual",
         choices=["z_A", "normed"],
-        default="z_A",
         help="cross-attention: the MLP residual adds z_A (authors' code, default) or RMS(z_A)",
     )
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--lr", type=float, help="learning rate, a finite number > 0 (1e-3)")
+    parser.add_argument("--weight-decay", type=float, help="1.0 (grokking), 0 (cross-attention)")
     parser.add_argument("--optimizer", choices=["adam", "adamw"])
-    parser.add_argument("--batch-size", type=positive_int, default=None, help="default: full batch")
-    parser.add_argument("--eval-every", type=positive_int, default=100)
-    parser.add_argument("--checkpoint-every", type=positive_int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, help="default: full batch")
+    parser.add_argument("--eval-every", type=int)
+    parser.add_argument("--checkpoint-every", type=int)
+    parser.add_argument("--seed", type=int, help="seeds the data, the model and the batches (0)")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(run=_run)
 
 
-def build_job(args: argparse.Namespace):
-    """The model, data, train config and logits function the flags describe."""
-    from mechcirc.tasks import MODULAR_ADDITION, SPARSE_MODULAR_ADDITION
-    from mechcirc.toys import (
-        CrossAttentionConfig,
-        HookedCrossAttention,
-        grokking_model,
-        last_position_logits,
-    )
-    from mechcirc.training import TrainConfig, default_logits
+def config_from_args(args: argparse.Namespace):
+    """The :class:`ToyTrainingConfig` the flags describe (values checked here)."""
+    from mechcirc.analyses.training.jobs import ToyTrainingConfig
+    from mechcirc.errors import UsageError
 
-    defaults = DEFAULTS[args.model]
-    p = args.p or defaults["p"]
-    if args.model == "grokking":
-        data = MODULAR_ADDITION.build(p, args.train_fraction, args.seed)
-        model, logits_fn = grokking_model(p, seed=args.seed), last_position_logits
-    else:
-        data = SPARSE_MODULAR_ADDITION.build(
-            p=p,
-            seq_len=args.seq_len,
-            k=args.k,
-            n_train=args.n_train,
-            n_test=args.n_train,
-            seed=args.seed,
-        )
-        shape = CrossAttentionConfig(
-            d_vocab=p,
-            n_ctx=args.seq_len,
-            d_model=args.d_model,
-            mlp_residual=args.mlp_residual,
-            seed=args.seed,
-        )
-        model, logits_fn = HookedCrossAttention(shape), default_logits
-    config = TrainConfig(
-        steps=args.steps or defaults["steps"],
-        lr=args.lr or defaults["lr"],
-        optimizer=args.optimizer or defaults["optimizer"],
-        weight_decay=defaults["weight_decay"] if args.weight_decay is None else args.weight_decay,
-        betas=(0.9, defaults["beta2"]),
-        batch_size=args.batch_size,
-        eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
-    return model, data, config, logits_fn
+    config = ToyTrainingConfig.preset(args.model)
+    data: dict[str, Any] = {}
+    for flag, (field, toy) in DATA_FLAGS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if toy is not None and toy != args.model:
+            raise UsageError(f"--{flag.replace('_', '-')} applies to {toy}, not {args.model}")
+        data[field] = value
+    train = {flag: getattr(args, flag) for flag in TRAIN_FLAGS if getattr(args, flag) is not None}
+    if args.no_progress:
+        train["progress"] = False
+    return config.replace(**data, train={**config.train.to_dict(), **train})
 
 
 def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    return execute(config, args.out, overwrite=args.overwrite, resume=args.resume)
 
+
+def execute(config, out: str | Path, *, overwrite: bool = False, resume: bool = False) -> int:
+    """Run ``mechcirc train`` from its config into ``out`` (also ``mechcirc rerun``)."""
     import torch
 
-    from mechcirc.analyses.training import figures
+    from mechcirc.analyses.training.jobs import run_training
     from mechcirc.errors import UsageError
-    from mechcirc.models.summary import describe_model
     from mechcirc.runs import RunFolder, prepare_out_dir
-    from mechcirc.training import CHECKPOINT_FILE, Trainer
+    from mechcirc.training import CHECKPOINT_FILE, resume_problem
 
+    out = prepare_out_dir(out, overwrite=overwrite, resume=resume, can_resume=True)
+    if resume:
+        problem = resume_problem(out / CHECKPOINT_FILE, config.data())
+        if problem:
+            raise UsageError(f"--resume: {problem}")
     torch.set_num_threads(1)
-    out = prepare_out_dir(args.out, overwrite=args.overwrite, resume=args.resume, can_resume=True)
-    if args.resume and not (out / CHECKPOINT_FILE).is_file():
-        raise UsageError(f"--resume: no {CHECKPOINT_FILE} in {out}; train without --resume first")
-    model, data, config, logits_fn = build_job(args)
-    settings = {k: v for k, v in vars(args).items() if k not in ("run", "overwrite")}
     with RunFolder.create(
         out,
-        command=f"train {args.model}",
-        config={**settings, "train": config.to_dict(), "data": data.meta},
-        seed=args.seed,
-        model=describe_model(model, toy=args.model),
-        overwrite=args.overwrite,
-        resume=args.resume,
+        command=f"train {config.model}",
+        config=config.to_dict(),
+        inputs={"toy": config.model},
+        seed=config.seed,
+        overwrite=overwrite,
+        resume=resume,
     ) as run:
-        trainer = Trainer(model, data, config, logits_fn=logits_fn, out_dir=out)
-        if args.resume:
-            trainer.load_checkpoint(out)
-        metrics = trainer.fit()
-        for name in (CHECKPOINT_FILE, "metrics.parquet"):  # written by the trainer
-            run.file(name)
-        fig = figures.accuracy_curves(
-            metrics.assign(run=args.model), group="run", title=f"{args.model}: {data.meta['task']}"
-        )
-        figures.save_figure(fig, run, "accuracy")
-        final = metrics.iloc[-1].to_dict()
+        final = run_training(config, run, resume=resume).metrics()
         run.finish(metrics=final)
     print(" ".join(f"{k}={v:.4g}" for k, v in final.items()))
     print(f"wrote {out}")
     return 0
+
+
+def rerun(manifest: dict, out: str | Path, *, overwrite: bool = False) -> int:
+    """Run a recorded ``train`` manifest again into ``out``."""
+    from mechcirc.analyses.training.jobs import ToyTrainingConfig
+
+    config = ToyTrainingConfig.from_dict(manifest["config"])
+    return execute(config, out, overwrite=overwrite)

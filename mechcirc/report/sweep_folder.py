@@ -1,9 +1,11 @@
-"""A sweep folder as the report reads it: ``sweep.json``, the five Parquet tables and
+"""A sweep folder as the report reads it: ``sweep.json``, the five Parquet tables (and those of
+optional analyses: ``components`` and ``ioi_consistency`` of ``ioi-components``) and
 ``attention.json`` (the contract between ``mechcirc sweep`` and ``mechcirc report``; the unit
 folders are the sweep's internals and are never read here).
 
 Every table is checked for the columns the contract names (extra columns are fine). A table
-that is absent (its analysis was not run) reads as empty, and the page says so.
+that is absent (its analysis was not run) reads as empty, and the page says so; an absent
+optional table reads as empty and its section is left out.
 
 Example:
     >>> sweep = read_sweep("sweeps/ioi-gt")  # doctest: +SKIP
@@ -21,7 +23,14 @@ import pandas as pd
 
 from mechcirc.errors import UsageError
 
-__all__ = ["SWEEP_FILE", "TABLE_COLUMNS", "Sweep", "is_sweep_folder", "read_sweep"]
+__all__ = [
+    "OPTIONAL_COLUMNS",
+    "SWEEP_FILE",
+    "TABLE_COLUMNS",
+    "Sweep",
+    "is_sweep_folder",
+    "read_sweep",
+]
 
 SWEEP_FILE = "sweep.json"
 SWEEP_FORMAT = "mechcirc-sweep"
@@ -47,6 +56,13 @@ TABLE_COLUMNS = {
             )
         ),
     ],
+}  # fmt: skip
+# Tables of analyses a sweep may leave out (``ioi-components``): never listed as missing.
+OPTIONAL_COLUMNS = {
+    "components": [
+        "model", "revision", "step", "tokens", "layer", "head", "role", "direct_effect",
+    ],
+    "ioi_consistency": ["model", "revision", "step", "tokens", "role", "share", "n_heads"],
 }  # fmt: skip
 
 
@@ -101,16 +117,14 @@ def _read_sweep_json(path: Path) -> dict:
     return meta
 
 
-def _read_table(path: Path, name: str) -> pd.DataFrame | None:
+def _read_table(path: Path, name: str, columns: list[str]) -> pd.DataFrame | None:
     file = path / f"{name}.parquet"
     if not file.is_file():
         return None
     frame = pd.read_parquet(file)
-    missing = [c for c in TABLE_COLUMNS[name] if c not in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise UsageError(
-            f"{file} lacks the columns {missing}; the sweep contract names {TABLE_COLUMNS[name]}"
-        )
+        raise UsageError(f"{file} lacks the columns {missing}; the sweep contract names {columns}")
     return frame
 
 
@@ -129,10 +143,11 @@ def read_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     meta = _read_sweep_json(path)
     tables, missing = {}, []
-    for name, columns in TABLE_COLUMNS.items():
-        frame = _read_table(path, name)
+    for name, columns in {**TABLE_COLUMNS, **OPTIONAL_COLUMNS}.items():
+        frame = _read_table(path, name, columns)
         if frame is None:
-            missing.append(name)
+            if name in TABLE_COLUMNS:
+                missing.append(name)
             frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
         tables[name] = frame
     return Sweep(path, meta, tables, tuple(missing), _read_attention(path))

@@ -1,4 +1,5 @@
-"""The report of a sweep folder: every model and task over training, a checkpoint explorer
+"""The report of a sweep folder: every model and task over training, IOI algorithm consistency
+(when the sweep ran ``ioi-components``), a checkpoint explorer
 (circuit drawing and head-score heatmaps at the chosen checkpoint, a head's scores over
 training on click), attention patterns at the final checkpoint, and the plan, versions and
 failed units.
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mechcirc.report.circuit_data import CircuitIndex, ModelShape, edge_selection, round_significant
+from mechcirc.report.consistency import consistency_data, consistency_section
 from mechcirc.report.page import (
     circuit_view,
     details,
@@ -136,6 +138,9 @@ def sweep_report_data(sweep_dir: str | Path, *, max_edges: int = MAX_EDGES) -> d
     sweep = read_sweep(sweep_dir)
     models, tasks = sweep.models, sweep.tasks
     figures, charts = training_figures(sweep, models, tasks)
+    consistency = consistency_data(sweep, models)
+    if consistency is not None:
+        figures.update(consistency.pop("figures"))
     return {
         "kind": "sweep",
         "name": Path(sweep_dir).resolve().name,
@@ -143,6 +148,7 @@ def sweep_report_data(sweep_dir: str | Path, *, max_edges: int = MAX_EDGES) -> d
         "tasks": tasks,
         "figures": figures,
         "charts": charts,
+        "consistency": consistency,
         "attention": attention_entries(sweep.attention),
         "meta": sweep.meta,
         "missing": list(sweep.missing),
@@ -230,6 +236,7 @@ def sweep_report_html(data: dict) -> str:
         f"{html.escape(', '.join(data['models']))}; tasks {html.escape(', '.join(data['tasks']))}; "
         f"{n_points} checkpoints with results; units: {html.escape(counts)}.</p>"
         + _training_section(data)
+        + consistency_section(data["consistency"])
         + _explorer_section(data)
         + _attention_section(data)
         + _meta_section(data["meta"])

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -46,11 +46,14 @@ from torch import Tensor, nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
+from mechcirc.config import Config, require_positive_int, require_range
 from mechcirc.errors import UsageError
+
+__all__ = ["CrossAttentionConfig", "HookedCrossAttention"]
 
 
 @dataclass(frozen=True)
-class CrossAttentionConfig:
+class CrossAttentionConfig(Config):
     """Shape and options of :class:`HookedCrossAttention` (defaults: the paper's p=4 model)."""
 
     d_vocab: int = 4
@@ -63,12 +66,11 @@ class CrossAttentionConfig:
     eps: float = 1e-5
     seed: int | None = None
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         for name in ("d_vocab", "n_ctx", "d_model"):
-            if getattr(self, name) < 1:
-                raise UsageError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if self.d_mlp is not None and self.d_mlp < 1:
-            raise UsageError(f"d_mlp must be a positive integer or None, got {self.d_mlp}")
+            require_positive_int(name, getattr(self, name))
+        require_positive_int("d_mlp", self.d_mlp, allow_none=True)
+        require_range("eps", self.eps, 0, low_open=True)
         if self.mlp_residual not in ("z_A", "normed"):
             raise UsageError(
                 f"mlp_residual must be 'z_A' (the authors' code) or 'normed' (the paper's "
@@ -78,9 +80,6 @@ class CrossAttentionConfig:
     @property
     def hidden(self) -> int:
         return self.d_mlp if self.d_mlp is not None else 4 * self.d_model
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class RMSNormPre(nn.Module):

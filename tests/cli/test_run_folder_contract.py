@@ -24,6 +24,7 @@ COMMANDS = {
     "components": ["components", "ioi", *MODEL, "--preset", "quick", "--n", "6"],
     "l3d": ["l3d", "--toy", "tms", *L3D_QUICK],
     "train": ["train", "grokking", "--p", "7", "--steps", "4", "--no-progress"],
+    "experiment": ["experiment", "grokking", "--quick", "--steps", "20", "--no-progress"],
     "tasks": ["tasks", "export", "ioi", "--n", "4", "--tokenizer", "pythia"],
 }
 

@@ -30,6 +30,7 @@ def run_example(name: str, *argv: str, timeout: int = 900, env: dict | None = No
         text=True,
         timeout=timeout,
         env=environment,
+        cwd=EXAMPLES.parent,
     )
     assert done.returncode == 0, f"examples/{name} exited {done.returncode}:\n{done.stderr[-3000:]}"
     return done.stdout

@@ -4,7 +4,9 @@ The sweep's numbers are planted, not computed by a model: per task a fixed heavy
 pattern over the real edges of ``GraphLayout(n_layers, n_heads)`` that emerges from noise over
 training; the circuit at each checkpoint is the top-n circuit of a size that grows
 then settles; head scores rise for planted heads. The evolution table follows the contract's
-definitions, computed here from the circuits.
+definitions, computed here from the circuits. With ``components`` (the ``ioi-components``
+analysis), planted IOI roles appear over training (:data:`PLANTED_ROLES`) and each role's share
+is ``-100 x`` the sum of its heads' effects, as the analysis defines it.
 
 Example:
     >>> spec = SweepSpec(models={"micro": (2, 4)}, steps=(0, 256, 1000), tasks=("ioi",))
@@ -39,6 +41,7 @@ class SweepSpec:
     top_edges: int = 2000
     max_circuit: int = 120
     failed_step: int | None = 999  # a planned revision whose unit failed (no table rows)
+    components: bool = True  # write components.parquet and ioi_consistency.parquet
     seed: int = 0
     extra: dict = field(default_factory=dict)
 
@@ -113,6 +116,57 @@ def evolution_rows(model: str, task: str, circuits: list[tuple[int, dict[str, fl
     return rows
 
 
+# role -> (head as (layer counted from the last, head), effect column, effect at the end,
+# progress from which the head holds the role)
+PLANTED_ROLES = {
+    "name_mover": ((-1, 0), "direct_effect", -0.6, 0.5),
+    "negative_name_mover": ((-1, 1), "direct_effect", 0.15, 0.75),
+    "s_inhibition": ((-2, 2), "s_inhibition_effect", -0.3, 0.5),
+    "induction": ((-2, 3), "value_effect", -0.2, 0.3),
+}
+SHARE_PARTS = {
+    "direct": ("name_mover", "negative_name_mover", "copy_suppression"),
+    "induction_duplicate": ("induction", "duplicate_token"),
+}
+SHARE_ROLES = (
+    "name_mover", "negative_name_mover", "copy_suppression", "direct",
+    "s_inhibition", "induction", "duplicate_token", "induction_duplicate",
+)  # fmt: skip
+SHARE_EFFECT = {  # the effect a role's share sums (default: direct_effect)
+    "s_inhibition": "s_inhibition_effect",
+    "induction": "value_effect",
+    "duplicate_token": "value_effect",
+    "induction_duplicate": "value_effect",
+}
+EFFECTS = ("direct_effect", "s_inhibition_effect", "value_effect")
+
+
+def component_rows(keys: dict, n_layers: int, n_heads: int, progress: float, rng):
+    """Rows of ``components`` and ``ioi_consistency`` at one checkpoint (``keys``: model,
+    revision, step, tokens)."""
+    roles: dict[tuple[int, int], list[str]] = {}
+    effects = {e: 0.02 * rng.standard_normal((n_layers, n_heads)) for e in EFFECTS}
+    for role, ((layer, head), column, final, start) in PLANTED_ROLES.items():
+        effects[column][n_layers + layer, head] = final * progress
+        if progress >= start:
+            roles.setdefault((n_layers + layer, head), []).append(role)
+    components = [
+        {**keys, "layer": layer, "head": head, "role": role,
+         **{e: float(effects[e][layer, head]) for e in EFFECTS}}
+        for layer in range(n_layers)
+        for head in range(n_heads)
+        for role in roles.get((layer, head), ["none"])
+    ]  # fmt: skip
+    consistency = []
+    for role in SHARE_ROLES:
+        parts = SHARE_PARTS.get(role, (role,))
+        heads = sorted({h for h, held in roles.items() if set(held) & set(parts)})
+        column = SHARE_EFFECT.get(role, "direct_effect")
+        share = -100 * sum(float(effects[column][h]) for h in heads)
+        consistency.append({**keys, "role": role, "share": share, "n_heads": len(heads)})
+    return components, consistency
+
+
 def _head_value(layer: int, head: int, score_index: int, progress: float, rng) -> float:
     planted = (layer, head) == (1, score_index)  # layer 1 carries each planted score
     return float((0.9 * progress if planted else 0.0) + 0.1 * rng.random())
@@ -177,7 +231,9 @@ def write_synthetic_sweep(path: Path, spec: SweepSpec) -> Path:
     """Write a sweep folder per SWEEP_CONTRACT.md; its path."""
     path.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.seed)
-    tables = {name: [] for name in ("behaviour", "circuits", "edges", "heads", "evolution")}
+    names = ["behaviour", "circuits", "edges", "heads", "evolution"]
+    names += ["components", "ioi_consistency"] if spec.components else []
+    tables = {name: [] for name in names}
     attention, units = [], []
     for model, (n_layers, n_heads) in spec.models.items():
         layout = GraphLayout(n_layers, n_heads, n_heads, parallel_attn_mlp=True)
@@ -204,6 +260,13 @@ def write_synthetic_sweep(path: Path, spec: SweepSpec) -> Path:
                         "accuracy": 0.5 + 0.5 * progress,
                     }
                 )
+            if spec.components:
+                keys = {"model": model, "revision": revision, "step": step}
+                keys["tokens"] = step * TOKENS_PER_STEP
+                own_rng = np.random.default_rng([spec.seed, i])
+                found = component_rows(keys, n_layers, n_heads, progress, own_rng)
+                tables["components"] += found[0]
+                tables["ioi_consistency"] += found[1]
             for s, score in enumerate(HEAD_SCORES):
                 for layer in range(n_layers):
                     for head in range(n_heads):
@@ -283,7 +346,7 @@ def _write_plan(path: Path, spec: SweepSpec, units: list[dict]) -> None:
             "models": list(spec.models),
             "revisions": {m: [f"step{s}" for s in steps] for m in spec.models},
             "tasks": list(spec.tasks),
-            "analyses": ["behaviour", "eap", "heads"],
+            "analyses": ["behaviour", "eap", "heads"] + (["ioi-components"] * spec.components),
             "n": 8,
             "seed": spec.seed,
             "ig_steps": 5,

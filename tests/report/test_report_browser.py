@@ -18,7 +18,7 @@ from mechcirc.graph import CircuitGraph
 from mechcirc.report import write_report
 
 from .browser import browser_page, plot_data, point_position
-from .conftest import LARGE_CIRCUIT
+from .conftest import LARGE_CIRCUIT, MICRO
 
 pytestmark = pytest.mark.slow
 
@@ -58,9 +58,22 @@ def hover_label(page, selector: str) -> str:
 
 
 def move_to(page, selector: str, trace: int, index: int) -> None:
+    page.locator(selector).scroll_into_view_if_needed()  # the mouse reaches only the viewport
     page.mouse.move(0, 0)
     x, y = point_position(page, selector, trace, index)
     page.mouse.move(x, y)
+
+
+def check_consistency_section(page, sweep, model: str, rows: int) -> None:
+    """The IOI consistency panels draw ``model``'s shares of ``ioi_consistency.parquet`` (the
+    points after step 0, on the log token axis) and the role table has ``rows`` rows."""
+    table = pd.read_parquet(sweep / "ioi_consistency.parquet")
+    for role in ("direct", "s_inhibition", "induction_duplicate"):
+        drawn = {t["name"]: t["y"] for t in plot_data(page, f"#consistency-{role}")}
+        shares = table[(table.model == model) & (table.role == role) & (table.tokens > 0)]
+        expected = shares.sort_values("step")["share"].to_numpy(float)
+        np.testing.assert_allclose(drawn[model], expected, rtol=1e-3, atol=1e-9)
+    assert page.locator("#ioi-consistency table.role-heads tbody tr").count() == rows
 
 
 def test_sweep_report_in_chromium(micro_sweep, tmp_path):
@@ -71,8 +84,10 @@ def test_sweep_report_in_chromium(micro_sweep, tmp_path):
     with browser_page(page_path) as session:
         page = session.page
         page.screenshot(path=tmp_path / "sweep-top.png")
-        # 10 training charts, the circuit, 2 heatmaps, the head history
-        assert_clean_and_drawn(session, expected_charts=14)
+        # 10 training charts, 3 IOI consistency panels, the circuit, 2 heatmaps, the history
+        assert_clean_and_drawn(session, expected_charts=17)
+        check_consistency_section(page, micro_sweep, "micro-a", rows=2 * len(MICRO.steps))
+        page.locator("#ioi-consistency").screenshot(path=tmp_path / "sweep-consistency.png")
         assert page.locator("#attention canvas").count() >= 4  # circuitsvis views rendered
 
         slider = page.locator("#checkpoint-slider")

@@ -104,7 +104,7 @@ def test_every_figure_is_a_valid_plotly_figure(micro_sweep, large_run):
     run = run_report_data(large_run)
     for figure in [*sweep["figures"].values(), *run["figures"].values()]:
         go.Figure(figure)  # raises on any property plotly does not know
-    assert len(sweep["figures"]) == 5 * len(MICRO.tasks)
+    assert len(sweep["figures"]) == 5 * len(MICRO.tasks) + 3  # + IOI consistency B-D
     assert sum(len(t["x"]) for t in run["figures"]["faithfulness-curve"]["data"]) > 10
 
 
@@ -216,6 +216,7 @@ def test_a_sweep_without_some_tables_still_reports(tmp_path, micro_sweep):
     data = sweep_report_data(tmp_path)
     assert data["missing"] == ["heads", "evolution"] and not data["attention"]
     assert data["models"]["micro-a"]["heads"]["scores"] == []
+    assert data["consistency"] is None  # no ioi_consistency.parquet: no section
 
 
 def test_size_of_a_large_run_page_is_bounded(tmp_path):

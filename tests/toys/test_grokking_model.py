@@ -32,12 +32,14 @@ def test_last_position_logits_equal_the_full_forward(bridge):
         )
 
 
-def test_last_position_logits_with_two_layers_and_layer_norm():
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_last_position_logits_with_layer_norm(n_layers):
+    """Both routes (one-layer table, deeper models) with a layer norm before attention/MLP."""
     import transformer_lens.model_bridge.sources.native  # noqa: F401
     from transformer_lens.model_bridge import TransformerBridge
 
     config = GrokkingModelConfig(p=5, seed=1).bridge_config()
-    config.n_layers, config.normalization_type = 2, "LN"
+    config.n_layers, config.normalization_type = n_layers, "LN"
     model = TransformerBridge.boot_native(config)
     tokens = torch.randint(0, 6, (4, 3))
     with torch.no_grad():

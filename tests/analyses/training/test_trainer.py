@@ -1,14 +1,17 @@
-"""Trainer: exact resume from safetensors checkpoints, metrics log, mini-batches, errors."""
+"""Trainer: exact resume from the one checkpoint format, metrics log, mini-batches, errors."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
-from safetensors import safe_open
 
+from mechcirc.checkpoints import FORMAT, load_checkpoint
 from mechcirc.errors import UsageError
 from mechcirc.parameters import trainable_parameters
 from mechcirc.tasks import MODULAR_ADDITION, SPARSE_MODULAR_ADDITION
+from mechcirc.tensorfiles import read_metadata
 from mechcirc.toys import (
     CrossAttentionConfig,
     HookedCrossAttention,
@@ -18,19 +21,23 @@ from mechcirc.toys import (
 from mechcirc.training import (
     CHECKPOINT_FILE,
     IGNORE_INDEX,
-    METRICS_FILE,
     TrainConfig,
     Trainer,
     learning_rate,
     parameter_norm,
+    resume_problem,
 )
 
 DATA = MODULAR_ADDITION.build(p=7, train_fraction=0.6, seed=0)
 
 
-def grok_trainer(config: TrainConfig, out_dir=None) -> Trainer:
+def grok_trainer(config: TrainConfig, checkpoint=None) -> Trainer:
     return Trainer(
-        grokking_model(7, seed=0), DATA, config, logits_fn=last_position_logits, out_dir=out_dir
+        grokking_model(7, seed=0),
+        DATA,
+        config,
+        logits_fn=last_position_logits,
+        checkpoint=checkpoint,
     )
 
 
@@ -38,10 +45,10 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     config = TrainConfig(steps=12, eval_every=4, weight_decay=1.0, batch_size=8, progress=False)
     straight = grok_trainer(config)
     straight.fit()
-    first = grok_trainer(config, out_dir=tmp_path)
+    first = grok_trainer(config, checkpoint=tmp_path / CHECKPOINT_FILE)
     first.fit(8)
     resumed = grok_trainer(config)
-    resumed.load_checkpoint(tmp_path)
+    resumed.load_checkpoint(tmp_path / CHECKPOINT_FILE)
     assert resumed.step == 8
     resumed.fit()
     for a, b in zip(straight.params, resumed.params, strict=True):
@@ -49,32 +56,38 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     assert resumed.metrics().equals(straight.metrics())
 
 
-def test_checkpoint_is_safetensors_with_weights_optimizer_and_metrics(tmp_path):
-    trainer = grok_trainer(TrainConfig(steps=3, eval_every=1, progress=False), out_dir=tmp_path)
+def test_checkpoint_is_the_one_format_with_weights_optimizer_and_metrics(tmp_path):
+    path = tmp_path / CHECKPOINT_FILE
+    trainer = grok_trainer(TrainConfig(steps=3, eval_every=1, progress=False), checkpoint=path)
     metrics = trainer.fit()
-    with safe_open(str(tmp_path / CHECKPOINT_FILE), framework="pt") as handle:
-        keys, metadata = set(handle.keys()), handle.metadata()
-    assert {k for k in keys if k.startswith("model.")} == {
-        f"model.{name}" for name, _ in trainer.module.named_parameters()
-    }
-    assert any(k.endswith(".exp_avg_sq") for k in keys) and metadata["step"] == "3"
+    assert read_metadata(path)["format"] == FORMAT
+    checkpoint = load_checkpoint(path)
+    assert set(checkpoint.model) == {name for name, _ in trainer.module.named_parameters()}
+    assert any("exp_avg_sq" in slots for slots in checkpoint.optimizer["state"].values())
+    assert checkpoint.step == 3 and checkpoint.metadata["data"] == DATA.meta
+    assert [row["step"] for row in checkpoint.metadata["metrics"]] == [0, 1, 2, 3]
     assert list(metrics["step"]) == [0, 1, 2, 3]
-    assert (tmp_path / METRICS_FILE).is_file()
     # Written to a temporary file and renamed into place: nothing half-written is left behind.
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT_FILE, METRICS_FILE])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_FILE]
 
 
 def test_metrics_log_accuracy_and_norm_that_match_a_recomputation():
     trainer = grok_trainer(TrainConfig(steps=2, eval_every=2, progress=False))
     row = trainer.fit().iloc[-1]
     with torch.no_grad():
-        logits = last_position_logits(trainer.model, DATA.test_inputs)
+        logits = trainer.model(DATA.test_inputs)[:, -1]  # the bridge's own full forward
     assert row["test_acc"] == pytest.approx(
         float((logits.argmax(-1) == DATA.test_labels).float().mean())
     )
     norm = torch.sqrt(sum(p.detach().pow(2).sum() for p in trainer.module.parameters()))
     assert row["param_norm"] == pytest.approx(float(norm), rel=1e-5)
     assert parameter_norm(trainer.module) == pytest.approx(float(norm), rel=1e-5)
+
+
+def test_stop_when_ends_training_after_an_evaluation():
+    trainer = grok_trainer(TrainConfig(steps=50, eval_every=5, progress=False))
+    metrics = trainer.fit(stop_when=lambda rows: rows[-1]["step"] >= 15)
+    assert metrics["step"].tolist() == [0, 5, 10, 15] and trainer.step == 15
 
 
 def test_full_batch_training_fits_a_small_task():
@@ -107,21 +120,24 @@ def test_trainable_parameters_deduplicates_bridge_views():
 
 
 def test_load_checkpoint_errors(tmp_path):
-    trainer = grok_trainer(TrainConfig(steps=1, progress=False), out_dir=tmp_path)
+    path = tmp_path / CHECKPOINT_FILE
+    trainer = grok_trainer(TrainConfig(steps=1, progress=False), checkpoint=path)
     with pytest.raises(UsageError, match="no checkpoint"):
-        trainer.load_checkpoint(tmp_path / "missing")
+        trainer.load_checkpoint(tmp_path / "missing" / CHECKPOINT_FILE)
     trainer.fit()
     narrower = Trainer(
         grokking_model(7, seed=0, d_mlp=256), DATA, TrainConfig(), logits_fn=last_position_logits
     )
     with pytest.raises(UsageError, match="shape"):
-        narrower.load_checkpoint(tmp_path)
+        narrower.load_checkpoint(path)
     other_data = MODULAR_ADDITION.build(p=7, train_fraction=0.3, seed=0)
+    assert "same data" in resume_problem(path, other_data)
+    assert resume_problem(path, DATA) is None
     elsewhere = Trainer(
         grokking_model(7, seed=0), other_data, TrainConfig(), logits_fn=last_position_logits
     )
     with pytest.raises(UsageError, match="same data"):
-        elsewhere.load_checkpoint(tmp_path)
+        elsewhere.load_checkpoint(path)
 
 
 @pytest.mark.parametrize(
@@ -131,6 +147,11 @@ def test_load_checkpoint_errors(tmp_path):
         {"eval_every": 0},
         {"optimizer": "sgd"},
         {"lr": 0.0},
+        {"lr": -1e-3},
+        {"lr": math.nan},
+        {"lr": math.inf},
+        {"weight_decay": math.nan},
+        {"betas": (0.9, 1.0)},
         {"batch_size": 0},
         {"warmup_steps": -1},
         {"decay": "linear"},
@@ -142,6 +163,22 @@ def test_load_checkpoint_errors(tmp_path):
 def test_train_config_validation(kwargs):
     with pytest.raises(UsageError):
         TrainConfig(**kwargs)
+
+
+def test_train_config_round_trips_through_json():
+    config = TrainConfig(steps=5, betas=(0.9, 0.98), batch_size=4)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_float64_loss_resolves_what_float32_rounds_away():
+    """A memorised batch: the correct logit 40 above the rest. In float32 the loss rounds to 0
+    (and its gradient vanishes); in float64 it is (P - 1) e^-40 as computed by hand."""
+    logits = torch.zeros(4, 7)
+    labels = torch.tensor([0, 1, 2, 3])
+    logits[torch.arange(4), labels] = 40.0
+    assert float(TrainConfig().loss(logits, labels)) == 0.0
+    expected = math.log1p(6 * math.exp(-40.0))
+    assert float(TrainConfig(loss_dtype="float64").loss(logits, labels)) == pytest.approx(expected)
 
 
 class _BigramLM(torch.nn.Module):
@@ -205,7 +242,7 @@ def test_learning_rate_warms_up_then_follows_a_cosine_to_its_floor():
     assert learning_rate(config, 110) == pytest.approx(0.1)
     assert learning_rate(TrainConfig(lr=0.5), 1000) == 0.5
     trainer = grok_trainer(
-        TrainConfig(steps=3, lr=1.0, warmup_steps=4, progress=False), out_dir=None
+        TrainConfig(steps=3, lr=1.0, warmup_steps=4, progress=False), checkpoint=None
     )
     trainer.fit()
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.75)
