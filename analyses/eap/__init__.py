@@ -16,17 +16,16 @@ from mechcirc.analyses.eap.attribution import (
     attribute,
 )
 from mechcirc.analyses.eap.exact import exact_scores
-from mechcirc.analyses.eap.faithfulness import (
+from mechcirc.analyses.eap.faithfulness import Faithfulness, FaithfulnessEvaluator
+from mechcirc.analyses.eap.pipeline import CircuitRun, EAPConfig, find_circuit
+from mechcirc.analyses.eap.search import (
     CRITERIA,
     DEFAULT_TARGET,
     SELECTIONS,
     CircuitSearch,
-    Faithfulness,
-    FaithfulnessEvaluator,
     select_circuit,
     smallest_circuit,
 )
-from mechcirc.analyses.eap.pipeline import CircuitRun, EAPConfig, find_circuit
 
 __all__ = [
     "CRITERIA",

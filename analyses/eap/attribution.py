@@ -53,6 +53,16 @@ from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph
 from mechcirc.tasks import PromptPairs
 
+__all__ = [
+    "DEFAULT_IG_STEPS",
+    "DEFAULT_METHOD",
+    "IG_METHODS",
+    "METHODS",
+    "Attribution",
+    "attribute",
+    "check_arguments",
+]
+
 log = logging.getLogger(__name__)
 
 METHODS = ("eap-ig-inputs", "eap", "eap-ig-activations", "clean-corrupted", "exact")

@@ -17,10 +17,14 @@ from jaxtyping import Float
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from mechcirc.analyses.eap.corrupted_run import record_corrupted
 from mechcirc.analyses.eap.forward import run_metric
 from mechcirc.analyses.eap.model_parts import ModelParts, attribution_mode
-from mechcirc.analyses.eap.patching import CircuitPatch, corrupted_sources
+from mechcirc.analyses.eap.patch_plan import PatchPlan
+from mechcirc.analyses.eap.patching import CircuitPatch
 from mechcirc.tasks import PromptPairs
+
+__all__ = ["exact_scores"]
 
 
 def exact_scores(
@@ -38,12 +42,13 @@ def exact_scores(
     with attribution_mode(model), torch.no_grad():
         for batch in batches:
             batch = batch.to(device)
-            corrupted, _ = corrupted_sources(model, parts, batch)
+            corrupted = record_corrupted(model, parts, batch)
             clean = float(run_metric(model, batch.clean, batch).double().sum())
             for src, dst in edges:
                 in_graph = real.clone()
                 in_graph[src, dst] = False
-                patch = CircuitPatch(model, parts, in_graph, corrupted)
+                plan = PatchPlan.from_mask(layout, in_graph).to(device)
+                patch = CircuitPatch(model, parts, plan, corrupted)
                 patched = run_metric(model, batch.clean, batch, patch.hooks())
                 scores[src, dst] += clean - float(patched.double().sum())
                 bar.update()

@@ -1,72 +1,63 @@
 """How faithful is a circuit: the metric with every edge outside it patched to corrupted.
 
-Per batch, evaluating a circuit costs one corrupted forward (its source activations) and one
-patched forward of the clean input (:class:`~mechcirc.analyses.eap.patching.CircuitPatch`),
-whatever the circuit's size. The corrupted sources are cached between evaluations while their
-running total stays under ``CACHE_LIMIT_BYTES``; past it nothing is kept, so memory does not
-grow with the number of prompts. Reported, as dataset means of the per-example metric:
+Per batch, the corrupted run is recorded once (:func:`~mechcirc.analyses.eap.corrupted_run
+.record_corrupted`) and shared by every circuit evaluated on that batch; each circuit then
+costs one patched forward of the clean input (:class:`~mechcirc.analyses.eap.patching
+.CircuitPatch`), which patches only the destinations that need it. The recorded runs are
+kept between evaluations while their running total stays under the cache limit (the model's
+own weight size, at most ``CACHE_LIMIT_BYTES``); a batch past it is recorded again whenever it
+is evaluated, once for all the circuits of that call (:meth:`FaithfulnessEvaluator
+.evaluate_many`), so memory does not grow with the number of prompts. The empty circuit is the
+corrupted run and the full circuit the clean run; neither needs a forward. Reported, as
+dataset means of the per-example metric:
 
 - ``clean`` and ``corrupted`` baselines and the ``circuit`` value;
 - ``normalized = (circuit - corrupted) / (clean - corrupted)``: 1 for the full graph, 0 for
   the empty one (nan when the baselines are equal);
 - ``fraction_of_clean = circuit / clean``: the criterion of Tigges et al. (2024).
 
-Two searches for the smallest circuit reaching a target (:func:`smallest_circuit`):
-
-- ``criterion="normalized"``: binary search over greedy circuits of every size;
-- ``criterion="fraction-of-clean"`` (Tigges et al.): greedy circuits of ``step``, ``2 step``,
-  ... edges up to ``cap``; the first size with ``circuit / clean >= target`` is then refined
-  by binary search between it and the size before.
+The searches for the smallest circuit reaching a target are in
+:mod:`mechcirc.analyses.eap.search`.
 
 Example:
     >>> evaluator = FaithfulnessEvaluator(model, pairs)                       # doctest: +SKIP
     >>> evaluator.evaluate(graph.select("greedy", n=300)).normalized          # doctest: +SKIP
     0.83
-    >>> search = smallest_circuit(evaluator, graph, target=0.8)               # doctest: +SKIP
+    >>> [f.normalized for f in evaluator.evaluate_many([c100, c200])]         # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch
 from jaxtyping import Bool
 from torch import Tensor
 
+from mechcirc.analyses.eap.corrupted_run import CorruptedRun, record_corrupted
 from mechcirc.analyses.eap.forward import run_metric
 from mechcirc.analyses.eap.model_parts import ModelParts, attribution_mode
-from mechcirc.analyses.eap.patching import CircuitPatch, corrupted_sources
+from mechcirc.analyses.eap.patch_plan import PatchPlan
+from mechcirc.analyses.eap.patching import CircuitPatch
 from mechcirc.errors import UsageError
 from mechcirc.graph import CircuitGraph
 from mechcirc.models.protocol import HookedModel
 from mechcirc.tasks import PromptPairs
 from mechcirc.tasks.metrics import BaselineGap, baseline_gap
 
-__all__ = [
-    "CRITERIA",
-    "DEFAULT_TARGET",
-    "SELECTIONS",
-    "CircuitSearch",
-    "Faithfulness",
-    "FaithfulnessEvaluator",
-    "select_circuit",
-    "smallest_circuit",
-]
+__all__ = ["CACHE_LIMIT_BYTES", "Faithfulness", "FaithfulnessEvaluator", "cache_limit"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TARGET = 0.8
-# Corrupted activations are kept between evaluations while their running total stays below.
+# Recorded corrupted runs are kept between evaluations while their running total stays below
+# the model's weight size and below this.
 CACHE_LIMIT_BYTES = 1 << 30
 Criterion = Literal["normalized", "fraction-of-clean"]
-CRITERIA: tuple[str, ...] = ("normalized", "fraction-of-clean")
-# One vocabulary with CircuitGraph.select: the smallest circuit, or an explicit selection.
-Selection = Literal["smallest", "greedy", "topn", "threshold"]
-SELECTIONS: tuple[str, ...] = ("smallest", "greedy", "topn", "threshold")
+Circuit = CircuitGraph | Bool[Tensor, "n_src n_dst"]
 
 
 @dataclass(frozen=True)
@@ -98,44 +89,62 @@ class Faithfulness:
         }
 
 
+def cache_limit(model: HookedModel) -> int:
+    """Bytes of recorded corrupted runs kept between evaluations: the model's weight size
+    (what the process holds anyway, whatever the number of prompts), at most
+    ``CACHE_LIMIT_BYTES``."""
+    params = {id(p): p for p in model.parameters()}.values()
+    return min(CACHE_LIMIT_BYTES, sum(p.numel() * p.element_size() for p in params))
+
+
 class FaithfulnessEvaluator:
-    """Baselines computed once; then one corrupted + one patched forward per batch per circuit
-    (the corrupted forward is skipped while its sources fit the cache).
+    """Baselines computed once; then one patched forward per batch per circuit, plus one
+    corrupted forward per batch and call for the batches past the cache limit.
 
     Args:
         model: a TransformerBridge.
         pairs: the prompt pairs to evaluate on.
         batch_size: examples per forward pass.
+        cache_bytes: the cache limit (default :func:`cache_limit`).
     """
 
-    def __init__(self, model: HookedModel, pairs: PromptPairs, *, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model: HookedModel,
+        pairs: PromptPairs,
+        *,
+        batch_size: int = 32,
+        cache_bytes: int | None = None,
+    ) -> None:
         self.model, self.pairs, self.batch_size = model, pairs, batch_size
         self.parts = ModelParts.from_model(model)
         self.device = next(model.parameters()).device
+        limit = cache_limit(model) if cache_bytes is None else cache_bytes
         clean, corrupted = [], []
-        cache: list[Tensor] | None = []
-        cached_bytes = 0
+        self._cache: list[CorruptedRun | None] = []
+        recorded = 0
         with attribution_mode(model), torch.no_grad():
             for batch in self._batches():
-                sources, metric = corrupted_sources(model, self.parts, batch)
-                corrupted.append(metric.double().cpu())
+                run = record_corrupted(model, self.parts, batch)
+                corrupted.append(run.metric.double().cpu())
                 clean.append(run_metric(model, batch.clean, batch).double().cpu())
-                cached_bytes += sources.numel() * sources.element_size()
-                if cache is not None and cached_bytes <= CACHE_LIMIT_BYTES:
-                    cache.append(sources)
-                else:
-                    cache = None  # past the limit: recompute per evaluation, keep nothing
-                del sources
-        self._cache = cache
+                recorded += run.nbytes
+                self._cache.append(run if recorded <= limit else None)
+                del run
+        self.cached_batches = sum(run is not None for run in self._cache)
         self.baselines: BaselineGap = baseline_gap(torch.cat(clean), torch.cat(corrupted))
         self.clean, self.corrupted = self.baselines.clean, self.baselines.corrupted
+
+    @property
+    def fully_cached(self) -> bool:
+        """Every batch's corrupted run is kept: an evaluation costs patched forwards only."""
+        return self.cached_batches == len(self._cache)
 
     def _batches(self) -> Iterator[PromptPairs]:
         for batch in self.pairs.batches(self.batch_size):
             yield batch.to(self.device)
 
-    def evaluate(self, circuit: CircuitGraph | Bool[Tensor, "n_src n_dst"]) -> Faithfulness:
-        """Faithfulness of ``circuit`` (a graph's ``in_graph`` or the mask itself)."""
+    def _mask(self, circuit: Circuit) -> Bool[Tensor, "n_src n_dst"]:
         in_graph = circuit.in_graph if isinstance(circuit, CircuitGraph) else circuit
         layout = self.parts.layout
         if tuple(in_graph.shape) != (layout.n_src, layout.n_dst):
@@ -143,136 +152,35 @@ class FaithfulnessEvaluator:
                 f"in_graph must be [n_src, n_dst] = [{layout.n_src}, {layout.n_dst}], "
                 f"got {list(in_graph.shape)}"
             )
-        in_graph = in_graph.to(self.device, torch.bool)
-        total = 0.0
-        with attribution_mode(self.model), torch.no_grad():
-            for i, batch in enumerate(self._batches()):
-                if self._cache is not None:
-                    sources = self._cache[i]
-                else:
-                    sources, _ = corrupted_sources(self.model, self.parts, batch)
-                patch = CircuitPatch(self.model, self.parts, in_graph, sources)
-                total += float(
-                    run_metric(self.model, batch.clean, batch, patch.hooks()).double().sum()
-                )
-        n_edges = int((in_graph.cpu() & layout.real_edges).sum())
-        return Faithfulness(n_edges, total / len(self.pairs), self.clean, self.corrupted)
+        return in_graph
+
+    def evaluate(self, circuit: Circuit) -> Faithfulness:
+        """Faithfulness of ``circuit`` (a graph's ``in_graph`` or the mask itself)."""
+        return self.evaluate_many([circuit])[0]
+
+    def evaluate_many(self, circuits: Sequence[Circuit]) -> list[Faithfulness]:
+        """Faithfulness of each circuit, batch by batch: each batch's corrupted run is
+        recorded (or read from the cache) once for all of them."""
+        plans = [PatchPlan.from_mask(self.parts.layout, self._mask(c)) for c in circuits]
+        to_run = {i: plan.to(self.device) for i, plan in enumerate(plans) if _needs_forward(plan)}
+        totals = dict.fromkeys(to_run, 0.0)
+        if to_run:
+            with attribution_mode(self.model), torch.no_grad():
+                for batch, cached in zip(self._batches(), self._cache, strict=True):
+                    run = cached or record_corrupted(self.model, self.parts, batch)
+                    for i, plan in to_run.items():
+                        hooks = CircuitPatch(self.model, self.parts, plan, run).hooks()
+                        metric = run_metric(self.model, batch.clean, batch, hooks)
+                        totals[i] += float(metric.double().sum())
+        results = []
+        for i, plan in enumerate(plans):
+            value = self.clean if plan.is_clean else self.corrupted
+            if i in totals:
+                value = totals[i] / len(self.pairs)
+            results.append(Faithfulness(plan.n_edges, value, self.clean, self.corrupted))
+        return results
 
 
-@dataclass(frozen=True)
-class CircuitSearch:
-    """A selected circuit, its faithfulness, how it was chosen and every size evaluated."""
-
-    circuit: CircuitGraph
-    faithfulness: Faithfulness
-    selection: str
-    target: float | None = None
-    reached: bool | None = None
-    evaluated: list[dict] = field(default_factory=list)
-    size: int | None = None  # the greedy size searched for (pruning may leave fewer edges)
-
-
-def select_circuit(
-    evaluator: FaithfulnessEvaluator,
-    graph: CircuitGraph,
-    selection: Selection = "smallest",
-    *,
-    n: int | None = None,
-    threshold: float | None = None,
-    target: float = DEFAULT_TARGET,
-    criterion: Criterion = "normalized",
-    step: int = 25,
-    cap: int = 1600,
-    absolute: bool = True,
-) -> CircuitSearch:
-    """The circuit ``mechcirc eap`` reports, named as :meth:`CircuitGraph.select` names them:
-    ``"greedy"`` (``n`` edges grown from the logits), ``"topn"`` (the ``n`` best edges),
-    ``"threshold"`` (every edge with ``|score| >= threshold``), or ``"smallest"`` (the
-    smallest greedy circuit reaching ``target``, :func:`smallest_circuit`).
-
-    Example:
-        >>> search = select_circuit(evaluator, result.graph, "greedy", n=200)  # doctest: +SKIP
-        >>> search.faithfulness.normalized                                     # doctest: +SKIP
-    """
-    if selection not in SELECTIONS:
-        raise UsageError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
-    if selection == "smallest":
-        return smallest_circuit(
-            evaluator,
-            graph,
-            target=target,
-            criterion=criterion,
-            step=step,
-            cap=cap,
-            absolute=absolute,
-        )
-    if selection == "threshold":
-        circuit = graph.select("threshold", threshold=threshold, absolute=absolute)
-        label = f"threshold {threshold}"
-    else:
-        if n is None:
-            raise UsageError(f"selection {selection!r} needs n, the number of edges")
-        n = min(n, graph.layout.n_edges)
-        circuit = graph.select(selection, n=n, absolute=absolute)
-        label = f"{selection}, {n} edges"
-    return CircuitSearch(circuit, evaluator.evaluate(circuit), label)
-
-
-def smallest_circuit(
-    evaluator: FaithfulnessEvaluator,
-    graph: CircuitGraph,
-    *,
-    target: float = DEFAULT_TARGET,
-    criterion: Criterion = "normalized",
-    step: int = 25,
-    cap: int = 1600,
-    absolute: bool = True,
-) -> CircuitSearch:
-    """The smallest greedy circuit whose ``criterion`` reaches ``target`` (see module doc).
-
-    Faithfulness need not grow monotonically with the edge count; the search returns a size
-    ``n`` that reaches the target while ``n - 1`` (as evaluated along the search) does not.
-    When no size reaches it, the largest size tried is returned with ``reached=False``.
-    """
-    if criterion not in CRITERIA:
-        raise UsageError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
-    if not (isinstance(target, int | float) and math.isfinite(target) and 0 < target <= 1):
-        raise UsageError(f"faithfulness target must be in (0, 1], got {target!r}")
-    evaluated: dict[int, Faithfulness] = {}
-
-    def reaches(n: int) -> bool:
-        if n not in evaluated:
-            evaluated[n] = evaluator.evaluate(graph.select("greedy", n=n, absolute=absolute))
-            log.info(
-                "greedy circuit of %d edges: %s %.4f", n, criterion, evaluated[n].score(criterion)
-            )
-        return evaluated[n].score(criterion) >= target
-
-    n_edges = graph.layout.n_edges
-    if criterion == "normalized":
-        low, high, reached = 0, n_edges, reaches(n_edges)
-    else:
-        low, high, reached = _linear_search(reaches, step, min(cap, n_edges))
-    while reached and high - low > 1:
-        middle = (low + high) // 2
-        if reaches(middle):
-            high = middle
-        else:
-            low = middle
-    circuit = graph.select("greedy", n=high, absolute=absolute)
-    # "size" is the greedy size asked for; "n_edges" what the pruned circuit holds
-    curve = [{"size": n, **evaluated[n].to_dict()} for n in sorted(evaluated)]
-    selection = f"smallest greedy circuit with {criterion} >= {target}"
-    return CircuitSearch(circuit, evaluated[high], selection, target, reached, curve, high)
-
-
-def _linear_search(reaches: Callable[[int], bool], step: int, cap: int) -> tuple[int, int, bool]:
-    """``(previous size, first size reaching the target or the cap, reached)``."""
-    if step < 1 or cap < 1:
-        raise UsageError(f"search step and cap must be positive, got step={step}, cap={cap}")
-    previous = 0
-    for n in [*range(step, cap, step), cap]:
-        if reaches(n):
-            return previous, n, True
-        previous = n
-    return previous, cap, False
+def _needs_forward(plan: PatchPlan) -> bool:
+    """The empty circuit is the corrupted run and the full one the clean run."""
+    return not (plan.is_clean or plan.is_corrupted)

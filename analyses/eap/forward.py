@@ -29,6 +29,19 @@ from torch import Tensor
 from mechcirc.analyses.eap.model_parts import ModelParts
 from mechcirc.tasks import PromptPairs
 
+__all__ = [
+    "INPUT_HOOK",
+    "Hook",
+    "SourceGroup",
+    "answer_only_hook",
+    "head_outputs",
+    "new_source_buffer",
+    "record_sources",
+    "run_metric",
+    "source_groups",
+    "source_hooks",
+]
+
 Hook = tuple[str, Callable]
 
 INPUT_HOOK = "blocks.0.hook_in"

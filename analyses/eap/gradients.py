@@ -32,6 +32,8 @@ from torch import Tensor
 from mechcirc.analyses.eap.forward import Hook
 from mechcirc.analyses.eap.model_parts import ModelParts, qkv_input_gradients
 
+__all__ = ["EdgeGradients"]
+
 
 class EdgeGradients:
     """Hooks adding ``delta[rows] . grad`` to ``scores[rows]`` for every destination.

@@ -27,6 +27,14 @@ from torch import Tensor
 from mechcirc.errors import UsageError
 from mechcirc.graph import GraphLayout
 
+__all__ = [
+    "LayerParts",
+    "ModelParts",
+    "NormInfo",
+    "frozen_parameters",
+    "qkv_input_gradients",
+]
+
 
 def _optional_param(module, name: str) -> Tensor | None:
     """A bias the bridge raises AttributeError for when the checkpoint has none."""

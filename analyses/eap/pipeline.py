@@ -34,13 +34,12 @@ from mechcirc.analyses.eap.attribution import (
     Attribution,
     attribute,
 )
-from mechcirc.analyses.eap.faithfulness import (
+from mechcirc.analyses.eap.faithfulness import Faithfulness, FaithfulnessEvaluator
+from mechcirc.analyses.eap.search import (
     CRITERIA,
     DEFAULT_TARGET,
     SELECTIONS,
     CircuitSearch,
-    Faithfulness,
-    FaithfulnessEvaluator,
     select_circuit,
 )
 from mechcirc.config import Config, require_finite, require_in, require_positive_int, require_range
@@ -236,6 +235,7 @@ def find_circuit(
             step=config.search_step,
             cap=config.search_cap,
             absolute=not config.signed,
+            progress=progress,
         )
     timings = {
         "attribution_s": round(attribution.seconds, 3),

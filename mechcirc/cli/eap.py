@@ -121,11 +121,13 @@ def execute(
     import torch
 
     from mechcirc.analyses.eap import find_circuit
+    from mechcirc.analyses.eap.memory_plan import check_run_memory
     from mechcirc.models.summary import describe_model
     from mechcirc.runs import RunFolder, prepare_out_dir
 
     model_spec, task_spec = inputs["model"], inputs["task"]
     prepare_out_dir(out, overwrite=overwrite)
+    check_run_memory(model_spec, task_spec, config)
     torch.manual_seed(task_spec.seed)
     with RunFolder.create(
         out,

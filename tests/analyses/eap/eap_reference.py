@@ -142,6 +142,53 @@ def gradient_scores(model, pairs: PromptPairs, alpha: float) -> torch.Tensor:
     return scores / len(pairs)
 
 
+def source_hook_rows(layout: GraphLayout) -> dict[str, tuple[int, bool]]:
+    """Split-heads hook of each source group -> (first source row, per-head result)."""
+    rows = {"blocks.0.hook_resid_pre": (0, False)}
+    for layer in range(layout.n_layers):
+        rows[f"blocks.{layer}.attn.hook_result"] = (layout.head_src(layer), True)
+        rows[f"blocks.{layer}.hook_mlp_out"] = (layout.mlp_src(layer), False)
+    return rows
+
+
+def circuit_metric(model, pairs: PromptPairs, in_graph: torch.Tensor) -> torch.Tensor:
+    """Per-example metric of the clean run with every edge outside ``in_graph`` carrying its
+    source's corrupted activation: each destination's split-heads input minus the sum over its
+    patched sources of (this run's activation - the corrupted run's), the sources read as this
+    very run computes them."""
+    layout = GraphLayout.from_model(model)
+    patched = layout.real_edges & ~in_graph.bool()
+    with split_heads(model), torch.no_grad():
+        corrupted = sources(model, pairs.corrupted)
+        delta = torch.zeros_like(corrupted)
+
+        def record(first: int, per_head: bool):
+            def hook(x, hook):
+                value = x.permute(2, 0, 1, 3) if per_head else x[None]
+                delta[first : first + len(value)] = value - corrupted[first : first + len(value)]
+
+            return hook
+
+        def patch(dst: int, head: int | None):
+            def hook(x, hook):
+                x = x.clone()
+                shift = torch.einsum("s,sbpd->bpd", patched[:, dst].to(delta.dtype), delta)
+                if head is None:
+                    x -= shift
+                else:
+                    x[:, :, head] -= shift
+                return x
+
+            return hook
+
+        hooks = [(name, record(*row)) for name, row in source_hook_rows(layout).items()]
+        for dst in range(layout.n_dst):
+            if patched[:, dst].any():
+                name, head = destination_hook(layout, dst)
+                hooks.append((name, patch(dst, head)))
+        return metric(model, pairs.clean, pairs, hooks)
+
+
 def random_pairs(n: int = 6, n_tokens: int = 7, seed: int = 0) -> PromptPairs:
     """Random prompts; the corrupted one differs at one position; two fixed answers."""
     gen = torch.Generator().manual_seed(seed)
@@ -161,3 +208,15 @@ def random_pairs(n: int = 6, n_tokens: int = 7, seed: int = 0) -> PromptPairs:
 
 def ioi_pairs(arch: str, n: int = 8) -> PromptPairs:
     return load_pairs("ioi", tiny_tokenizer(arch), n=n, seed=0)
+
+
+def count_forwards(model) -> list[int]:
+    """A one-element list counting the forwards of ``model`` from now on (a hook on
+    ``hook_embed``; remove it with ``model.reset_hooks()``)."""
+    calls = [0]
+
+    def count(x, hook):
+        calls[0] += 1
+
+    model.hook_dict["hook_embed"].add_hook(count)
+    return calls

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from eap_reference import exact_edge_scores, random_pairs
+from eap_reference import count_forwards, exact_edge_scores, random_pairs
 
 from mechcirc.analyses.eap import (
     FaithfulnessEvaluator,
@@ -43,23 +43,13 @@ def test_circuit_without_one_edge_loses_that_edges_exact_effect(model):
     assert evaluator.evaluate(in_graph).circuit == pytest.approx(expected, abs=1e-6)
 
 
-def _count_forwards(model) -> list[int]:
-    calls = [0]
-
-    def count(x, hook):
-        calls[0] += 1
-
-    model.hook_dict["hook_embed"].add_hook(count)
-    return calls
-
-
 @pytest.mark.parametrize("cached", [True, False])
 def test_one_corrupted_and_one_patched_forward_per_batch(model, monkeypatch, cached):
     if not cached:
         monkeypatch.setattr(faithfulness_module, "CACHE_LIMIT_BYTES", 0)
     layout = GraphLayout.from_model(model)
     evaluator = FaithfulnessEvaluator(model, random_pairs(n=6), batch_size=4)  # 2 batches
-    calls = _count_forwards(model)
+    calls = count_forwards(model)
     try:
         for n_edges in (1, layout.n_edges // 2):
             mask = torch.zeros(layout.n_src, layout.n_dst, dtype=torch.bool)
