@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from eap_reference import ARCHS, private_model
+
+from .eap_reference import ARCHS, private_model
 
 
 @pytest.fixture(scope="module", params=ARCHS)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from eap_reference import (
+
+from mechcirc.analyses.eap import METHODS, attribute, exact_scores
+from mechcirc.errors import UsageError
+from mechcirc.graph import GraphLayout
+
+from .eap_reference import (
     exact_edge_scores,
     gradient_scores,
     ioi_pairs,
@@ -15,10 +20,6 @@ from eap_reference import (
     sources,
     split_heads,
 )
-
-from mechcirc.analyses.eap import METHODS, attribute, exact_scores
-from mechcirc.errors import UsageError
-from mechcirc.graph import GraphLayout
 
 
 def real_values(scores: torch.Tensor, layout: GraphLayout) -> torch.Tensor:

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from eap_reference import count_forwards, exact_edge_scores, random_pairs
 
 from mechcirc.analyses.eap import (
     FaithfulnessEvaluator,
@@ -17,6 +16,8 @@ from mechcirc.analyses.eap import (
 from mechcirc.analyses.eap import faithfulness as faithfulness_module
 from mechcirc.errors import MechcircError, UsageError
 from mechcirc.graph import CircuitGraph, GraphLayout
+
+from .eap_reference import count_forwards, exact_edge_scores, random_pairs
 
 
 def test_full_circuit_is_one_and_empty_circuit_is_zero(model):

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import re
-import runpy
-from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "faithfulness_curve.py"
+from tests.examples.runner import example_main
 
 
 @pytest.mark.slow
 def test_faithfulness_curve_example_quick(capsys):
-    namespace = runpy.run_path(str(EXAMPLE))  # defines main() without running it
-    namespace["main"](["--quick"])
+    example_main("faithfulness_curve.py")(["--quick"])
     out = capsys.readouterr().out
     assert re.search(r"memory lower bound of `mechcirc eap`: \d+\.\d GiB", out)
     clean, corrupted = map(float, re.search(r"clean (\S+), corrupted (\S+)", out).groups())

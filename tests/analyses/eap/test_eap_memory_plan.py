@@ -4,7 +4,6 @@ faithfulness cache's limit."""
 from __future__ import annotations
 
 import pytest
-from eap_reference import private_model, random_pairs
 
 from mechcirc.analyses.eap import FaithfulnessEvaluator, memory_plan
 from mechcirc.analyses.eap import faithfulness as faithfulness_module
@@ -20,6 +19,8 @@ from mechcirc.models.shape import ModelShape
 from mechcirc.models.spec import ModelSpec
 from mechcirc.models.tokenizers import pythia_tokenizer
 from mechcirc.tasks import load_pairs
+
+from .eap_reference import private_model, random_pairs
 
 PYTHIA_160M = ModelShape(n_layers=12, n_heads=12, d_model=768, n_ctx=2048, vocab_size=50304)
 GIB = 2**30

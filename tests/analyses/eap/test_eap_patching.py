@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from eap_reference import circuit_metric, count_forwards, private_model, random_pairs
 
 from mechcirc.analyses.eap import FaithfulnessEvaluator, attribute, smallest_circuit
 from mechcirc.analyses.eap import faithfulness as faithfulness_module
@@ -13,6 +12,8 @@ from mechcirc.analyses.eap.corrupted_run import first_difference, record_corrupt
 from mechcirc.analyses.eap.model_parts import ModelParts
 from mechcirc.analyses.eap.patch_plan import PatchPlan
 from mechcirc.graph import GraphLayout
+
+from .eap_reference import circuit_metric, count_forwards, private_model, random_pairs
 
 
 def random_circuit(layout: GraphLayout, density: float, seed: int = 0) -> torch.Tensor:
