@@ -73,6 +73,7 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(offline_env, capsys):
     assert err.strip().splitlines()[-1].startswith("error: ")
 
 
+@pytest.mark.slow
 def test_console_script_acceptance_path(offline_env):
     """The acceptance commands, exactly as a user types them (HF_HOME + HF_HUB_OFFLINE=1)."""
     env = {**os.environ, "HF_HOME": offline_env, "HF_HUB_OFFLINE": "1"}

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from mechcirc.graph import CircuitGraph
 from tests.examples.runner import run_example
 
 EXAMPLE = "graph_select_and_render.py"
 
 
+@pytest.mark.slow
 def test_example_quick_writes_a_20_edge_circuit(tmp_path):
     out = tmp_path / "demo"
     stdout = run_example(EXAMPLE, "--quick", "--out", str(out))

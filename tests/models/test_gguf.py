@@ -49,6 +49,7 @@ def write_gpt2_gguf(path, model, tokenizer) -> None:
     writer.close()
 
 
+@pytest.mark.slow
 def test_gguf_file_loads_with_matching_logits(tmp_path):
     # transformers reads GGUF context_length as n_ctx and keeps n_positions at 1024, as in GPT-2
     hf_model = tiny_hf_model("gpt2", TinyShape(n_ctx=1024), seed=5)

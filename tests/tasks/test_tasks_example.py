@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.examples.runner import example_main
 
 
+@pytest.mark.slow
 def test_tasks_example_quick(tmp_path, capsys):
     example_main("tasks_prompt_pairs.py")(["--quick", "--out", str(tmp_path)])
     out = capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from matplotlib.figure import Figure
 
 from mechcirc.views import save_figure
@@ -28,11 +29,13 @@ def _python(code: str, *args: str) -> str:
     return run.stdout.strip()
 
 
+@pytest.mark.slow
 def test_importing_the_trainer_does_not_import_matplotlib():
     code = "import sys, mechcirc.training; print('matplotlib' in sys.modules)"
     assert _python(code) == "False"
 
 
+@pytest.mark.slow
 def test_plotting_keeps_the_users_backend(tmp_path):
     code = """
 import sys

@@ -13,6 +13,7 @@ from mechcirc.tasks import load_pairs
 from tests.examples.runner import example_main, number
 
 
+@pytest.mark.slow
 def test_eap_example_quick(tmp_path, capsys):
     found = example_main("eap_circuit.py")(["--quick", "--out", str(tmp_path)])
     out = capsys.readouterr().out
