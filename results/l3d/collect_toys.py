@@ -1,8 +1,8 @@
 """Collect the toy runs of reproduce_toys.sh into results/l3d: toys.json (every run),
 toys_seeds.json and toys_seeds.md (mean, standard deviation and range over the seeds of each
 multi-seed toy and divergence), the sweep figures (loss and dead subnetworks against the rank /
-the number of subnetworks) and the figures of the seed-0 runs (of a multi-divergence folder,
-those with the authors' divergence).
+the number of subnetworks) and the figures of the seed-0 runs of the multi-seed folders (with
+two divergences, those with the authors').
 
 Run folders are read from ROOT/<name> (one run) and ROOT/<name>/<member> (the run folders of a
 ``mechcirc l3d --seeds/--divergence`` run, named ``seed0`` or ``mse-authors-seed0``).
@@ -30,7 +30,7 @@ SUMMARISED = ("reconstruction_loss", "train_loss", "dead_subnetworks",
 FIGURES = ("subnetworks.png", "interventions.png", "interventions_scatter.png",
            "interventions_more_deltas.png", "interventions_hidden_only.png",
            "interventions_two_subnetworks.png", "A_recovery.png")  # fmt: skip
-FIGURE_MEMBERS = ("seed0", "mse-authors-seed0")  # of a multi-run folder, whose figures are copied
+FIGURE_MEMBERS = ("seed0", "mse-authors-seed0")  # whose figures are copied
 
 
 def run_folders(root: Path) -> dict[str, Path]:
@@ -58,7 +58,7 @@ def collect(root: Path) -> dict[str, dict]:
             "metrics": {k: manifest["metrics"][k] for k in KEYS if k in manifest["metrics"]},
             "seconds": manifest["timings"],
         }
-        if name.split("/")[-1] in FIGURE_MEMBERS if "/" in name else name.endswith("seed0"):
+        if "/" in name and name.split("/")[1] in FIGURE_MEMBERS:
             for figure in FIGURES:
                 if (folder / figure).is_file():
                     shutil.copy(folder / figure, HERE / f"{name.replace('/', '-')}_{figure}")
