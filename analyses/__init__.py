@@ -39,6 +39,7 @@ _LAZY = {
     "IOIComponentsConfig": "mechcirc.analyses.components",
     "run_ioi_components": "mechcirc.analyses.components",
     # L3D loss-landscape decomposition
+    "L3DConfig": "mechcirc.analyses.l3d",
     "decompose": "mechcirc.analyses.l3d",
     "intervention_curves": "mechcirc.analyses.l3d",
     # training experiments (grokking, curriculum)
@@ -46,6 +47,7 @@ _LAZY = {
     "CurriculumConfig": "mechcirc.analyses.training",
     "run_grokking": "mechcirc.analyses.training",
     "run_curriculum": "mechcirc.analyses.training",
+    "run_experiment": "mechcirc.analyses.training",
     # the built-in micro-Pythia
     "train_micro_pythia": "mechcirc.analyses.micro_pythia",
 }
