@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
 
 __all__ = [
     "add_model_args",
@@ -12,8 +14,10 @@ __all__ = [
     "comma_list",
     "finite_float",
     "load_model_from_args",
+    "model_run",
     "model_spec_from_args",
     "positive_int",
+    "recorded_inputs",
 ]
 
 T = TypeVar("T")
@@ -116,3 +120,42 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+@contextmanager
+def model_run(
+    out: str | Path,
+    command: str,
+    config: Any,
+    inputs: dict[str, Any],
+    *,
+    seed: int | None,
+    overwrite: bool = False,
+) -> Iterator[tuple[Any, Any]]:
+    """``(run, model)`` for a command that analyses ``inputs["model"]``: the run folder is
+    created with the config and every input's spec, and the model is loaded inside it (so a
+    failed load marks the run failed) and recorded in its manifest. ``--out`` is checked by
+    the caller, before this, with :func:`mechcirc.runs.prepare_out_dir`."""
+    from mechcirc.models.summary import describe_model
+    from mechcirc.runs import RunFolder
+
+    with RunFolder.create(
+        out,
+        command=command,
+        config=config.to_dict(),
+        inputs={key: spec.to_dict() for key, spec in inputs.items()},
+        seed=seed,
+        overwrite=overwrite,
+    ) as run:
+        model = inputs["model"].load()
+        run.update(model=describe_model(model))
+        yield run, model
+
+
+def recorded_inputs(manifest: dict) -> dict[str, Any]:
+    """The model and task specs a manifest's ``inputs`` record, as ``execute`` takes them."""
+    from mechcirc.models.spec import ModelSpec
+    from mechcirc.tasks.spec import TaskSpec
+
+    kinds = {"model": ModelSpec, "task": TaskSpec}
+    return {key: kinds[key].from_dict(value) for key, value in manifest["inputs"].items()}

@@ -12,7 +12,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mechcirc.cli.common import add_model_args, add_out_args, positive_int
+from mechcirc.cli.common import (
+    add_model_args,
+    add_out_args,
+    model_run,
+    positive_int,
+    recorded_inputs,
+)
 
 __all__ = ["COMMAND", "config_from_args", "execute", "register", "rerun"]
 
@@ -67,21 +73,12 @@ def _run(args: argparse.Namespace) -> int:
 def execute(config, inputs: dict[str, Any], out: str | Path, *, overwrite: bool = False) -> int:
     """Run ``mechcirc components ioi`` from its config and inputs into ``out``."""
     from mechcirc.analyses.components import run_ioi_components
-    from mechcirc.models.summary import describe_model
-    from mechcirc.runs import RunFolder, prepare_out_dir
+    from mechcirc.runs import prepare_out_dir
 
     model_spec, task_spec = inputs["model"], inputs["task"]
     prepare_out_dir(out, overwrite=overwrite)
-    with RunFolder.create(
-        out,
-        command=COMMAND,
-        config=config.to_dict(),
-        inputs={k: v.to_dict() for k, v in inputs.items()},
-        seed=config.seed,
-        overwrite=overwrite,
-    ) as run:
-        model = model_spec.load()
-        run.update(model=describe_model(model))
+    opened = model_run(out, COMMAND, config, inputs, seed=config.seed, overwrite=overwrite)
+    with opened as (run, model):
         pairs = task_spec.load(model.tokenizer)
         result = run_ioi_components(model, pairs, config, run)
         run.finish()
@@ -99,12 +96,6 @@ def execute(config, inputs: dict[str, Any], out: str | Path, *, overwrite: bool 
 def rerun(manifest: dict, out: str | Path, *, overwrite: bool = False) -> int:
     """Run a recorded ``components`` manifest again into ``out``."""
     from mechcirc.analyses.components import IOIComponentsConfig
-    from mechcirc.models.spec import ModelSpec
-    from mechcirc.tasks.spec import TaskSpec
 
-    inputs = {
-        "model": ModelSpec.from_dict(manifest["inputs"]["model"]),
-        "task": TaskSpec.from_dict(manifest["inputs"]["task"]),
-    }
     config = IOIComponentsConfig.from_dict(manifest["config"])
-    return execute(config, inputs, out, overwrite=overwrite)
+    return execute(config, recorded_inputs(manifest), out, overwrite=overwrite)

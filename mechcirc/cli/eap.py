@@ -12,7 +12,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mechcirc.cli.common import add_model_args, add_out_args, finite_float, positive_int
+from mechcirc.cli.common import (
+    add_model_args,
+    add_out_args,
+    finite_float,
+    model_run,
+    positive_int,
+    recorded_inputs,
+)
 
 __all__ = ["COMMAND", "config_from_args", "execute", "register", "rerun"]
 
@@ -122,23 +129,14 @@ def execute(
 
     from mechcirc.analyses.eap import find_circuit
     from mechcirc.analyses.eap.memory_plan import check_run_memory
-    from mechcirc.models.summary import describe_model
-    from mechcirc.runs import RunFolder, prepare_out_dir
+    from mechcirc.runs import prepare_out_dir
 
     model_spec, task_spec = inputs["model"], inputs["task"]
     prepare_out_dir(out, overwrite=overwrite)
     check_run_memory(model_spec, task_spec, config)
     torch.manual_seed(task_spec.seed)
-    with RunFolder.create(
-        out,
-        command=COMMAND,
-        config=config.to_dict(),
-        inputs={k: v.to_dict() for k, v in inputs.items()},
-        seed=task_spec.seed,
-        overwrite=overwrite,
-    ) as run:
-        model = model_spec.load()
-        run.update(model=describe_model(model))
+    opened = model_run(out, COMMAND, config, inputs, seed=task_spec.seed, overwrite=overwrite)
+    with opened as (run, model):
         pairs = task_spec.load(model.tokenizer)
         revision = f"@{model_spec.revision}" if model_spec.revision else ""
         result = find_circuit(model, pairs, config, run)
@@ -155,15 +153,9 @@ def execute(
 def rerun(manifest: dict, out: str | Path, *, overwrite: bool = False) -> int:
     """Run a recorded ``eap`` manifest again into ``out``."""
     from mechcirc.analyses.eap import EAPConfig
-    from mechcirc.models.spec import ModelSpec
-    from mechcirc.tasks.spec import TaskSpec
 
-    inputs = manifest["inputs"]
-    specs = {
-        "model": ModelSpec.from_dict(inputs["model"]),
-        "task": TaskSpec.from_dict(inputs["task"]),
-    }
-    return execute(EAPConfig.from_dict(manifest["config"]), specs, out, overwrite=overwrite)
+    config = EAPConfig.from_dict(manifest["config"])
+    return execute(config, recorded_inputs(manifest), out, overwrite=overwrite)
 
 
 def _print_summary(run, model: str, task: str, metrics: dict, edges: list) -> None:

@@ -12,7 +12,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mechcirc.cli.common import add_model_args, add_out_args, finite_float, positive_int
+from mechcirc.cli.common import (
+    add_model_args,
+    add_out_args,
+    finite_float,
+    model_run,
+    positive_int,
+    recorded_inputs,
+)
 
 __all__ = [
     "COMMAND",
@@ -116,22 +123,13 @@ def _run(args: argparse.Namespace) -> int:
 def execute(config, inputs: dict[str, Any], out: str | Path, *, overwrite: bool = False) -> int:
     """Run ``mechcirc heads`` from its config and inputs into ``out`` (also ``rerun``)."""
     from mechcirc.analyses.heads import head_scores
-    from mechcirc.models.summary import describe_model
-    from mechcirc.runs import RunFolder, prepare_out_dir
+    from mechcirc.runs import prepare_out_dir
 
     model_spec = inputs["model"]
     check_before_loading(config, model_spec)
     prepare_out_dir(out, overwrite=overwrite)
-    with RunFolder.create(
-        out,
-        command=COMMAND,
-        config=config.to_dict(),
-        inputs={k: v.to_dict() for k, v in inputs.items()},
-        seed=config.seed,
-        overwrite=overwrite,
-    ) as run:
-        model = model_spec.load()
-        run.update(model=describe_model(model))
+    opened = model_run(out, COMMAND, config, inputs, seed=config.seed, overwrite=overwrite)
+    with opened as (run, model):
         result = head_scores(model, config, run, progress=True)
         run.finish()
     print(f"head scores of {model_spec.name} written to {run.path}")
@@ -144,8 +142,6 @@ def execute(config, inputs: dict[str, Any], out: str | Path, *, overwrite: bool 
 def rerun(manifest: dict, out: str | Path, *, overwrite: bool = False) -> int:
     """Run a recorded ``heads`` manifest again into ``out``."""
     from mechcirc.analyses.heads import HeadScoresConfig
-    from mechcirc.models.spec import ModelSpec
 
-    inputs = {"model": ModelSpec.from_dict(manifest["inputs"]["model"])}
     config = HeadScoresConfig.from_dict(manifest["config"])
-    return execute(config, inputs, out, overwrite=overwrite)
+    return execute(config, recorded_inputs(manifest), out, overwrite=overwrite)

@@ -12,7 +12,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from mechcirc.cli.common import add_model_args, add_out_args, comma_list, positive_int
+from mechcirc.cli.common import (
+    add_model_args,
+    add_out_args,
+    comma_list,
+    model_run,
+    positive_int,
+    recorded_inputs,
+)
 
 __all__ = ["COMMAND", "config_from_args", "execute", "register", "rerun"]
 
@@ -121,21 +128,12 @@ def execute(
 ) -> int:
     """Run ``mechcirc path-patch`` from its config and inputs into ``out`` (also ``rerun``)."""
     from mechcirc.analyses.path_patching import path_patch
-    from mechcirc.models.summary import describe_model
-    from mechcirc.runs import RunFolder, prepare_out_dir
+    from mechcirc.runs import prepare_out_dir
 
-    model_spec, task_spec = inputs["model"], inputs["task"]
+    task_spec = inputs["task"]
     prepare_out_dir(out, overwrite=overwrite)
-    with RunFolder.create(
-        out,
-        command=COMMAND,
-        config=config.to_dict(),
-        inputs={k: v.to_dict() for k, v in inputs.items()},
-        seed=task_spec.seed,
-        overwrite=overwrite,
-    ) as run:
-        model = model_spec.load()
-        run.update(model=describe_model(model))
+    opened = model_run(out, COMMAND, config, inputs, seed=task_spec.seed, overwrite=overwrite)
+    with opened as (run, model):
         pairs = task_spec.load(model.tokenizer)
         if auto_name_movers is not None:
             config = config.replace(receivers=_auto_receivers(model, pairs, auto_name_movers))
@@ -152,12 +150,6 @@ def execute(
 def rerun(manifest: dict, out: str | Path, *, overwrite: bool = False) -> int:
     """Run a recorded ``path-patch`` manifest again into ``out``."""
     from mechcirc.analyses.path_patching import PathPatchConfig
-    from mechcirc.models.spec import ModelSpec
-    from mechcirc.tasks.spec import TaskSpec
 
-    inputs = {
-        "model": ModelSpec.from_dict(manifest["inputs"]["model"]),
-        "task": TaskSpec.from_dict(manifest["inputs"]["task"]),
-    }
     config = PathPatchConfig.from_dict(manifest["config"])
-    return execute(config, inputs, out, overwrite=overwrite)
+    return execute(config, recorded_inputs(manifest), out, overwrite=overwrite)
