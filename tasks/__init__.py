@@ -1,5 +1,6 @@
 """Prompt-pair tasks (imported as ``mechcirc.tasks``): the batches every analysis consumes."""
 
+from mechcirc.splits import TrainTestSplit
 from mechcirc.tasks.csv_task import CsvTask
 from mechcirc.tasks.gendered_pronoun import GENDERED_PRONOUN
 from mechcirc.tasks.greater_than import GREATER_THAN
@@ -13,7 +14,7 @@ from mechcirc.tasks.io import (
 )
 from mechcirc.tasks.ioi import IOI
 from mechcirc.tasks.metrics import METRICS, logit_diff, prob_diff
-from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit
+from mechcirc.tasks.modular_addition import MODULAR_ADDITION
 from mechcirc.tasks.pairs import PromptPairs
 from mechcirc.tasks.registry import Task, get, load_pairs, names, prompt_pair_task, register
 from mechcirc.tasks.sparse_modular_addition import SPARSE_MODULAR_ADDITION

@@ -23,7 +23,7 @@ from mechcirc.errors import UsageError
 from mechcirc.splits import TrainTestSplit
 from mechcirc.tasks.registry import register
 
-__all__ = ["MODULAR_ADDITION", "ModularAddition", "TrainTestSplit", "all_pairs", "is_prime"]
+__all__ = ["MODULAR_ADDITION", "ModularAddition", "all_pairs", "is_prime"]
 
 
 def is_prime(n: int) -> bool:

@@ -22,7 +22,7 @@ from jaxtyping import Int
 from torch import Tensor
 
 from mechcirc.errors import UsageError
-from mechcirc.tasks.modular_addition import TrainTestSplit
+from mechcirc.splits import TrainTestSplit
 from mechcirc.tasks.registry import register
 
 __all__ = ["SPARSE_MODULAR_ADDITION", "SparseModularAddition", "decode_sequences", "distinct_codes"]

@@ -43,7 +43,7 @@ from mechcirc.analyses.training.curriculum_setup import (
 )
 from mechcirc.checkpoints import save_checkpoint
 from mechcirc.runs import RunFolder
-from mechcirc.tasks.modular_addition import TrainTestSplit
+from mechcirc.splits import TrainTestSplit
 from mechcirc.toys.cross_attention import HookedCrossAttention
 from mechcirc.training import TrainConfig, Trainer
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 from mechcirc.config import Config, require_positive_int, require_range
 from mechcirc.errors import UsageError
-from mechcirc.tasks.modular_addition import TrainTestSplit
+from mechcirc.splits import TrainTestSplit
 from mechcirc.tasks.sparse_modular_addition import SPARSE_MODULAR_ADDITION
 from mechcirc.toys.cross_attention import CrossAttentionConfig
 

@@ -50,7 +50,8 @@ from mechcirc.analyses.training.ungrokking import (
 from mechcirc.config import require_positive_int
 from mechcirc.errors import UsageError
 from mechcirc.runs import RunFolder, read_manifest
-from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit
+from mechcirc.splits import TrainTestSplit
+from mechcirc.tasks.modular_addition import MODULAR_ADDITION
 
 __all__ = ["EfficiencyConfig", "EfficiencyResult", "random_labels", "run_efficiency"]
 

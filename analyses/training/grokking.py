@@ -36,7 +36,8 @@ from mechcirc.config import Config, require_positive_int, require_range
 from mechcirc.errors import UsageError
 from mechcirc.models.summary import describe_model
 from mechcirc.runs import RunFolder
-from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit, is_prime
+from mechcirc.splits import TrainTestSplit
+from mechcirc.tasks.modular_addition import MODULAR_ADDITION, is_prime
 from mechcirc.toys.grokking import grokking_model, last_position_logits
 from mechcirc.training import (
     CHECKPOINT_FILE,

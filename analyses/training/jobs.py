@@ -28,7 +28,8 @@ from mechcirc.config import Config, require_positive_int, require_range
 from mechcirc.errors import UsageError
 from mechcirc.models.summary import describe_model
 from mechcirc.runs import RunFolder
-from mechcirc.tasks.modular_addition import MODULAR_ADDITION, TrainTestSplit, is_prime
+from mechcirc.splits import TrainTestSplit
+from mechcirc.tasks.modular_addition import MODULAR_ADDITION, is_prime
 from mechcirc.tasks.sparse_modular_addition import SPARSE_MODULAR_ADDITION
 from mechcirc.toys.cross_attention import CrossAttentionConfig, HookedCrossAttention
 from mechcirc.toys.grokking import grokking_model, last_position_logits

@@ -40,7 +40,7 @@ from mechcirc.analyses.training.grokking import GrokkingConfig, grokked_model, t
 from mechcirc.config import require_positive_int, require_range
 from mechcirc.errors import UsageError
 from mechcirc.runs import RunFolder
-from mechcirc.tasks.modular_addition import TrainTestSplit
+from mechcirc.splits import TrainTestSplit
 from mechcirc.toys.grokking import grokking_model, last_position_logits
 from mechcirc.training import parameter_norm
 
