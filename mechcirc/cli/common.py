@@ -158,4 +158,5 @@ def recorded_inputs(manifest: dict) -> dict[str, Any]:
     from mechcirc.tasks.spec import TaskSpec
 
     kinds = {"model": ModelSpec, "task": TaskSpec}
-    return {key: kinds[key].from_dict(value) for key, value in manifest["inputs"].items()}
+    recorded = manifest["inputs"]
+    return {key: kind.from_dict(recorded[key]) for key, kind in kinds.items() if key in recorded}
