@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from jaxtyping import Int
@@ -33,17 +33,22 @@ from mechcirc.training import IGNORE_INDEX
 __all__ = [
     "Corpus",
     "INDUCTION",
+    "TEXT_SEED",
     "TRAINING_OPTIONS",
     "answered_rows",
     "build_corpus",
     "induction_rows",
     "padded_rows",
     "pair_token_ids",
+    "sample_text",
 ]
 
 log = logging.getLogger(__name__)
 
 INDUCTION = "induction"
+# Seed of the shipped text sample (``mechcirc/data/micro-pythia/text.txt``): generators seeded
+# apart from the training corpus (``corpus_seed`` 1000 + k), so its sentences are held out.
+TEXT_SEED = 7000
 # Generator options of the training rows: agreement is trained on three of Marvin & Linzen's
 # constructions (the shipped weights' recipe); the sentential, subject-relative and
 # within-relative ones are never seen in training, so evaluating on "all" tests generalisation.
@@ -146,3 +151,36 @@ def build_corpus(config: MicroPythiaConfig, tokenizer) -> Corpus:
         meta={"corpus": "micro-pythia", "corpus_seed": config.corpus_seed, "rows": len(rows)},
     )
     return Corpus(rows, parts, token_ids, split)
+
+
+def sample_text(
+    config: MicroPythiaConfig, tokenizer, *, per_part: int = 100, seed: int = TEXT_SEED
+) -> str:
+    """Held-out text from the micro-Pythia's training distribution: the corpus's task parts
+    (``n // per_part`` rows of each, generated with ``seed`` instead of ``corpus_seed``; the
+    random-token induction rows are left out), shuffled, each row starting with BOS; rows
+    whose text would tokenize to other ids than the corpus's are dropped.
+
+    It is the micro-Pythia's "natural text", what OpenWebText is to GPT-2: natural-text
+    measures such as CSPA need text in the model's vocabulary (516 tokens here), which English
+    prose is not. ``mechcirc/data/micro-pythia/text.txt`` is ``sample_text(MicroPythiaConfig(),
+    pythia_tokenizer())``.
+
+    Example:
+        >>> text = sample_text(MicroPythiaConfig(), pythia_tokenizer())   # doctest: +SKIP
+        >>> text[:40]                                                      # doctest: +SKIP
+        '<|endoftext|>Then, Jane and Amy were thi'
+    """
+    mix = tuple((part, n // per_part) for part, n in config.mix if part != INDUCTION)
+    if not any(n for _, n in mix):
+        raise UsageError(f"per_part={per_part} leaves no rows of the mix {config.mix}")
+    held_out = replace(config, corpus_seed=seed, mix=mix, n_test=0)
+    rows = build_corpus(held_out, tokenizer).rows
+    # Only rows whose text tokenizes back to their ids (a few greater-than years split
+    # differently once their answer is joined on), so the text stays in the model's vocabulary.
+    texts = (tokenizer.decode(row) for row in rows)
+    return "".join(
+        text
+        for row, text in zip(rows, texts, strict=True)
+        if tokenizer.encode(text, add_special_tokens=False) == row
+    )

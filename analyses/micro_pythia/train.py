@@ -24,10 +24,10 @@ import torch
 from torch import Tensor
 
 from mechcirc.analyses.micro_pythia.config import MicroPythiaConfig
-from mechcirc.analyses.micro_pythia.corpus import build_corpus
+from mechcirc.analyses.micro_pythia.corpus import build_corpus, sample_text
 from mechcirc.analyses.micro_pythia.model import causal_lm_logits, compact_model
 from mechcirc.models.micro_pythia import encode_state, load_stored, save_checkpoints
-from mechcirc.models.micro_spec import MicroPythiaSpec, load_spec, shipped_folder
+from mechcirc.models.micro_spec import TEXT_FILE, MicroPythiaSpec, load_spec, shipped_folder
 from mechcirc.models.tokenizers import pythia_tokenizer
 from mechcirc.training import METRICS_FILE, TrainConfig, Trainer
 
@@ -90,8 +90,9 @@ def train_micro_pythia(
 ) -> TrainedMicroPythia:
     """Build the corpus, train, and keep the checkpoints of ``config.schedule(until)``.
 
-    With ``out`` the checkpoints, spec (``micro-pythia.json``) and ``metrics.parquet`` are
-    written there; ``mechcirc/data/micro-pythia`` is the shipped folder.
+    With ``out`` the checkpoints, spec (``micro-pythia.json``), ``metrics.parquet`` and the
+    held-out text sample (``text.txt``, :func:`sample_text`) are written there;
+    ``mechcirc/data/micro-pythia`` is the shipped folder.
     """
     config = config or MicroPythiaConfig()
     started = time.perf_counter()
@@ -119,6 +120,7 @@ def train_micro_pythia(
     if out is not None:
         spec = save_checkpoints(out, spec, checkpoints)
         metrics.to_parquet(Path(out) / METRICS_FILE, index=False)
+        (Path(out) / TEXT_FILE).write_text(sample_text(config, pythia_tokenizer()), "utf-8")
     return TrainedMicroPythia(spec, checkpoints, metrics, time.perf_counter() - started)
 
 

@@ -2,7 +2,9 @@
 
 The bundled corpus (``mechcirc/data/public_domain_corpus.txt``, ~1,400 words of public-domain
 English prose; sources in ``mechcirc/data/README.md``) is the default; any UTF-8 text file can
-replace it.
+replace it. The built-in micro-Pythia gets its own natural text instead
+(``mechcirc/data/micro-pythia/text.txt``: held-out sentences of its training corpus), since
+English prose is mostly outside its 516-token vocabulary, as OpenWebText is GPT-2's.
 
 Example:
     >>> tokens = corpus_tokens(model.tokenizer, seq_len=61)   # doctest: +SKIP
@@ -19,8 +21,15 @@ from jaxtyping import Int
 from torch import Tensor
 
 from mechcirc.errors import UsageError
+from mechcirc.models.micro_spec import MICRO_PYTHIA_ID, TEXT_FILE, shipped_folder
 
-__all__ = ["BUNDLED_CORPUS", "corpus_text", "corpus_tokens", "model_corpus_tokens"]
+__all__ = [
+    "BUNDLED_CORPUS",
+    "corpus_text",
+    "corpus_tokens",
+    "default_text_path",
+    "model_corpus_tokens",
+]
 
 BUNDLED_CORPUS = "public_domain_corpus.txt"
 
@@ -61,15 +70,26 @@ def corpus_tokens(
     return tokens
 
 
+def default_text_path(model) -> Path | None:
+    """The text natural-text measures use for ``model`` when none is given: the micro-Pythia's
+    own (its held-out corpus sample) for the built-in micro-Pythia, else None (the bundled
+    English corpus)."""
+    source = getattr(model, "mechcirc_source", None)
+    if getattr(source, "model_id", None) == MICRO_PYTHIA_ID:
+        return shipped_folder() / TEXT_FILE
+    return None
+
+
 def model_corpus_tokens(
     model, path: str | Path | None = None, *, seq_len: int = 61
 ) -> Int[Tensor, "n seq_len"]:
-    """:func:`corpus_tokens` of ``path`` (default: the bundled corpus) for ``model``: its
-    tokenizer, with its BOS first when the model prepends one."""
+    """:func:`corpus_tokens` of ``path`` (default: :func:`default_text_path`, else the bundled
+    corpus) for ``model``: its tokenizer, with its BOS first when the model prepends one."""
     tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is None:
         raise UsageError("this model has no tokenizer: pass the natural-text token ids instead")
     bos = getattr(tokenizer, "bos_token_id", None)
     bos = bos if getattr(model.cfg, "default_prepend_bos", False) else None
+    path = path if path is not None else default_text_path(model)
     text = None if path is None else corpus_text(path)
     return corpus_tokens(tokenizer, text, seq_len=seq_len, bos=bos)

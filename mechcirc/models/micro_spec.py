@@ -1,10 +1,10 @@
 """What the built-in micro-Pythia is: its shape, vocabulary, checkpoint steps and training record.
 
-The model ships in ``mechcirc/data/micro-pythia/`` as two files: ``micro-pythia.json`` (this
-spec) and ``checkpoints.safetensors`` (the weights of every checkpoint, float16, with only the
-rows of the vocabulary its corpus uses). This module reads and writes the spec with nothing but
-``json``, so that revision checks (``mechcirc.models.names``) stay light;
-``mechcirc.models.micro_pythia`` handles the weights.
+The model ships in ``mechcirc/data/micro-pythia/`` as ``micro-pythia.json`` (this spec),
+``checkpoints.safetensors`` (the weights of every checkpoint, float16, with only the rows of the
+vocabulary its corpus uses) and ``text.txt`` (held-out text of its corpus, its natural text).
+This module reads and writes the spec with nothing but ``json``, so that revision checks
+(``mechcirc.models.names``) stay light; ``mechcirc.models.micro_pythia`` handles the weights.
 
 Example:
     >>> spec = load_spec()
@@ -28,6 +28,7 @@ __all__ = [
     "MICRO_PYTHIA_ID",
     "MicroPythiaSpec",
     "SPEC_FILE",
+    "TEXT_FILE",
     "load_spec",
     "shipped_folder",
 ]
@@ -35,6 +36,7 @@ __all__ = [
 MICRO_PYTHIA_ID = "mechcirc/micro-pythia"
 SPEC_FILE = "micro-pythia.json"
 CHECKPOINTS_FILE = "checkpoints.safetensors"
+TEXT_FILE = "text.txt"  # held-out text of its corpus: its natural text (CSPA)
 FORMAT_VERSION = 1
 
 

@@ -7,8 +7,9 @@ patching finds it carrying most of the logit difference straight to the logits, 
 removes the behaviour, and EAP-IG's circuit is a handful of edges around it. The model finds
 the subject by its place in the sentence (through the first MLP), not by detecting the
 duplicate: no head has a duplicate-token score, and the induction heads are not needed for IOI.
-At step 0 nothing of this exists. If a change to an analysis stops it finding these, a test
-here fails.
+By Tigges et al.'s rules, with CSPA on the model's own text, a2.h1 is a copy-suppression head
+and carries the whole direct share. At step 0 nothing of this exists. If a change to an
+analysis stops it finding these, a test here fails.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import torch
 
 from mechcirc import tasks
+from mechcirc.analyses.components import IOIComponentsConfig, run_ioi_components
 from mechcirc.analyses.eap import FaithfulnessEvaluator, attribute, smallest_circuit
 from mechcirc.analyses.heads import (
     RepeatedTokens,
@@ -30,6 +32,8 @@ from mechcirc.analyses.micro_pythia.corpus import pair_token_ids
 from mechcirc.analyses.micro_pythia.measure import TASKS, behaviours, unused_mass
 from mechcirc.analyses.path_patching import PathPatchConfig, path_patch
 from mechcirc.graph import GraphLayout
+from mechcirc.measures.corpus import corpus_tokens, model_corpus_tokens
+from mechcirc.measures.cspa_full import cspa_full_scores
 from mechcirc.models.tokenizers import pythia_tokenizer
 
 from .conftest import FIRST, LAST, SPEC
@@ -173,3 +177,44 @@ def test_step0_has_no_behaviour_to_explain_and_no_direct_effects(direct_effects)
     # The clean - corrupted difference any IOI circuit would explain is nil at step 0.
     assert abs(start_gap) < 0.01 * final_gap
     assert float(start.effect.abs().max()) < 0.01 * final_gap
+
+
+def test_ioi_roles_find_the_subject_mover_as_the_copy_suppression_head(micro, ioi_pairs):
+    """Tigges et al.'s role rules at the last checkpoint (CSPA on the micro-Pythia's own text):
+    a2.h1 is the one copy-suppression head, no head is a (negative) name mover, and the direct
+    share is a2.h1's path-patching effect, so the roles account for the direct path totals."""
+    model = micro(LAST)
+    result = run_ioi_components(model, ioi_pairs, IOIComponentsConfig())
+    head = _head(SUBJECT_MOVER)
+    assert result.roles["copy_suppression"] == [head]
+    assert result.roles["name_mover"] == [] and result.roles["negative_name_mover"] == []
+    assert result.scores["cspa"][head] > 0.10
+    direct = result.effects["direct_effect"]
+    assert result.share("copy_suppression") == pytest.approx(-100 * float(direct[head]))
+    assert result.share("direct") == pytest.approx(result.share("copy_suppression"))
+    assert result.share("copy_suppression") >= 50
+    # What the model copies: a head with copy score >= 0.8 reads both first-clause names
+    # (IO and S1) and not the repeated S2; a2.h1 then suppresses the repeated one.
+    copy, attn = result.scores["context_copy"], result.scores
+    copiers = [
+        h
+        for h in zip(*torch.nonzero(copy >= 0.8, as_tuple=True), strict=True)
+        if attn["attn_io"][h] >= 0.25 and attn["attn_s1"][h] >= 0.25 and attn["attn_s2"][h] < 0.05
+    ]
+    assert copiers, copy
+
+
+def test_copy_suppression_shows_on_the_models_own_text_and_not_on_english(micro):
+    """English prose lies mostly outside the micro-Pythia's 516 tokens: CSPA there says
+    nothing, which is why its natural-text measures default to its own held-out text."""
+    model = micro(LAST)
+    head = _head(SUBJECT_MOVER)
+    own = model_corpus_tokens(model)
+    english = corpus_tokens(model.tokenizer, seq_len=own.shape[1])
+    scores = {
+        name: float(
+            cspa_full_scores(model, tokens[:17], mean_tokens=tokens, heads=[head]).values[head]
+        )
+        for name, tokens in (("own", own), ("english", english))
+    }
+    assert scores["own"] > 0.10 > scores["english"], scores

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import random
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from mechcirc import tasks
 from mechcirc.analyses.micro_pythia import MicroPythiaConfig, build_corpus, compact_model
-from mechcirc.analyses.micro_pythia.corpus import INDUCTION, answered_rows
+from mechcirc.analyses.micro_pythia.corpus import INDUCTION, answered_rows, sample_text
 from mechcirc.analyses.micro_pythia.model import causal_lm_logits
 from mechcirc.cli import main
-from mechcirc.models.micro_spec import load_spec
+from mechcirc.measures.corpus import default_text_path
+from mechcirc.models.micro_spec import TEXT_FILE, load_spec, shipped_folder
 from mechcirc.models.tokenizers import pythia_tokenizer
 from mechcirc.training import IGNORE_INDEX, TrainConfig, Trainer
 
@@ -91,3 +93,29 @@ def test_retraining_reproduces_the_shipped_checkpoints_bit_for_bit(tmp_path, cap
     written = load_spec(tmp_path)
     assert written.steps == SPEC.steps[:3] and written.token_ids == SPEC.token_ids
     assert (tmp_path / "metrics.parquet").is_file()
+    assert (tmp_path / TEXT_FILE).read_text() == (shipped_folder() / TEXT_FILE).read_text()
+
+
+def test_shipped_text_is_the_held_out_sample_in_the_models_vocabulary():
+    tokenizer = pythia_tokenizer()
+    text = (shipped_folder() / TEXT_FILE).read_text("utf-8")
+    assert text == sample_text(MicroPythiaConfig(), tokenizer)
+    ids = tokenizer.encode(text)
+    assert set(ids) <= set(SPEC.token_ids) and len(ids) >= 61 * 17  # CSPA's default sequences
+    rows = text.split(tokenizer.bos_token)[1:]
+    config = MicroPythiaConfig()
+    expected = sum(n // 100 for part, n in config.mix if part != INDUCTION)
+    assert 0.9 * expected <= len(rows) <= expected  # rows that would not round-trip dropped
+    # Held out: drawn with another seed, so most rows differ from the training corpus's rows
+    # (short agreement sentences can coincide by chance).
+    training = {tokenizer.decode(row) for row in build_corpus(SMALL, tokenizer).rows}
+    assert sum(tokenizer.bos_token + row in training for row in rows) < 0.1 * len(rows)
+
+
+def test_natural_text_measures_default_to_the_micro_pythias_own_text():
+    def loaded(model_id: str) -> SimpleNamespace:
+        return SimpleNamespace(mechcirc_source=SimpleNamespace(model_id=model_id))
+
+    assert default_text_path(loaded("mechcirc/micro-pythia")) == shipped_folder() / TEXT_FILE
+    assert default_text_path(loaded("EleutherAI/pythia-160m")) is None
+    assert default_text_path(SimpleNamespace()) is None  # not loaded by load_model
