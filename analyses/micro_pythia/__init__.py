@@ -11,7 +11,7 @@ Example:
 """
 
 from mechcirc.analyses.micro_pythia.config import MicroPythiaConfig
-from mechcirc.analyses.micro_pythia.corpus import Corpus, build_corpus
+from mechcirc.analyses.micro_pythia.corpus import Corpus, build_corpus, sample_text
 from mechcirc.analyses.micro_pythia.model import causal_lm_logits, compact_model
 from mechcirc.analyses.micro_pythia.train import (
     TrainedMicroPythia,
@@ -27,5 +27,6 @@ __all__ = [
     "causal_lm_logits",
     "compact_model",
     "compare_with_shipped",
+    "sample_text",
     "train_micro_pythia",
 ]
