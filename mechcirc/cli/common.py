@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
+    "TEXT_HELP",
     "add_model_args",
     "add_out_args",
     "comma_list",
@@ -21,6 +22,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+TEXT_HELP = "UTF-8 text file for CSPA (default: the bundled English corpus; micro-pythia: its own)"
 
 
 def add_model_args(

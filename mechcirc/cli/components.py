@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mechcirc.cli.common import (
+    TEXT_HELP,
     add_model_args,
     add_out_args,
     model_run,
@@ -34,9 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--n", type=positive_int, default=64, help="IOI prompt pairs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default=None, help="quick: fewer prompts and sequences")
-    parser.add_argument(
-        "--text", default=None, help="UTF-8 text file for CSPA (default: bundled corpus)"
-    )
+    parser.add_argument("--text", default=None, help=TEXT_HELP)
     parser.add_argument("--batch-size", type=positive_int, default=16)
     add_out_args(parser, "runs/components-MODEL-REVISION-TIME")
     parser.set_defaults(run=_run)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mechcirc.cli.common import (
+    TEXT_HELP,
     add_model_args,
     add_out_args,
     finite_float,
@@ -68,9 +69,7 @@ def register(subparsers) -> None:
         choices=["gould", "layer0"],
         help="gould: MLP0(W_E) through W_OV and W_U (default); layer0: earlier variant",
     )
-    parser.add_argument(
-        "--text", default=None, help="UTF-8 text file for CSPA (default: bundled corpus)"
-    )
+    parser.add_argument("--text", default=None, help=TEXT_HELP)
     parser.add_argument("--cspa-sequences", type=positive_int, default=17)
     parser.add_argument("--cspa-seq-len", type=positive_int, default=61)
     parser.add_argument("--cspa-fraction", type=finite_float, default=0.05)
