@@ -21,11 +21,13 @@ Two D_crit estimates, each where the memorising curve crosses the generalising v
 over the sizes where the generalising solution kept test accuracy > 0.9; linear interpolation in
 log D): the **parameter-norm view** (the memorising norm grows with D, the generalising one does
 not) and the **logit efficiency**. Logits are not homogeneous of degree 1 in the parameters, so
-the ratio compares solutions at different logit scales; both are reported.
+the ratio compares solutions at different logit scales; both are reported. Each also as the
+crossing of the two curves (``d_crit_<measure>_curves``, :func:`curves_crossing`): below D_crit
+the "generalising" solution partly ungroks, so its curve bends towards the memorising one.
 
 Example:
     >>> result = run_efficiency(EfficiencyConfig.preset("quick"))  # nothing written
-    >>> list(result.table["train_size"])
+    >>> sorted(set(result.table["train_size"]))
     [24, 60]
 """
 
@@ -53,7 +55,13 @@ from mechcirc.runs import RunFolder, read_manifest
 from mechcirc.splits import TrainTestSplit
 from mechcirc.tasks.modular_addition import MODULAR_ADDITION
 
-__all__ = ["EfficiencyConfig", "EfficiencyResult", "random_labels", "run_efficiency"]
+__all__ = [
+    "EfficiencyConfig",
+    "EfficiencyResult",
+    "curves_crossing",
+    "random_labels",
+    "run_efficiency",
+]
 
 GENERALISING_TEST_ACC = 0.9
 
@@ -186,6 +194,7 @@ def _summarise(config: EfficiencyConfig, table: pd.DataFrame, keys: list[int]) -
             crossing = critical_size(sizes, memorising[measure].tolist(), reference)
         summary[f"generalising_{measure}"] = reference
         summary[f"d_crit_{measure}"] = crossing
+        summary[f"d_crit_{measure}_curves"] = curves_crossing(table, measure)
     summary["d_crit_ungrokking"] = critical_size(
         general.sort_values("train_size")["train_size"].tolist(),
         general.sort_values("train_size")["test_acc"].tolist(),
@@ -193,6 +202,20 @@ def _summarise(config: EfficiencyConfig, table: pd.DataFrame, keys: list[int]) -
     )
     summary["table"] = table.to_dict("records")
     return summary
+
+
+def curves_crossing(table: pd.DataFrame, measure: str) -> float | None:
+    """The first D where the memorising and generalising values of ``measure`` cross (their
+    difference changes sign between two sizes; linear in log D), or None.
+
+    >>> table = pd.DataFrame({"train_size": [100, 400] * 2, "param_norm": [24, 32, 30, 30],
+    ...                       "solution": ["memorising"] * 2 + ["generalising"] * 2})
+    >>> round(curves_crossing(table, "param_norm"))  # difference -6 -> +2: 3/4 of the way in log D
+    283
+    """
+    wide = table.pivot_table(index="train_size", columns="solution", values=measure).dropna()
+    difference = wide["memorising"] - wide["generalising"]
+    return critical_size(wide.index.tolist(), difference.tolist(), 0.0)
 
 
 def _write(result: EfficiencyResult, run: RunFolder) -> None:
@@ -205,10 +228,11 @@ def _write(result: EfficiencyResult, run: RunFolder) -> None:
     wide.columns = [f"{solution}_{measure}" for measure, solution in wide.columns]
     wide = wide.reset_index()
     for measure in ("param_norm", "efficiency"):
-        crossing = summary[f"d_crit_{measure}"]
+        crossing, curves = summary[f"d_crit_{measure}"], summary[f"d_crit_{measure}_curves"]
         title = f"{measure.replace('_', ' ')}, P={config.p}, wd={config.weight_decay:g}: " + (
-            f"crossing at D ~ {crossing:.0f}" if crossing else "no crossing"
+            f"generalising level crossed at D ~ {crossing:.0f}" if crossing else "level not crossed"
         )
+        title += f"; curves cross at D ~ {curves:.0f}" if curves else "; curves do not cross"
         ys = [f"{s}_{measure}" for s in ("memorising", "generalising") if f"{s}_{measure}" in wide]
         fig = figures.series_plot(wide, "train_size", ys, title, logx=True)
         figures.save_figure(fig, run, measure)

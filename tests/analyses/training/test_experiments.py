@@ -19,7 +19,7 @@ from mechcirc.analyses.training import (
     run_experiment,
     transition,
 )
-from mechcirc.analyses.training.efficiency import random_labels
+from mechcirc.analyses.training.efficiency import curves_crossing, random_labels
 from mechcirc.analyses.training.grokking import train_grokking
 from mechcirc.analyses.training.ungrokking import critical_size, logit_efficiency, norm_drift
 from mechcirc.cli import main
@@ -184,6 +184,7 @@ def test_semi_grokking_and_efficiency_in_memory():
     assert first["correct_logit"] == pytest.approx(correct, rel=1e-4)
     assert first["param_norm"] == pytest.approx(norm, rel=1e-5)
     assert first["efficiency"] == pytest.approx(correct / norm, rel=1e-4)
+    assert {"d_crit_param_norm_curves", "d_crit_efficiency_curves"} <= set(result.summary)
 
 
 class LookupModel(torch.nn.Module):
@@ -218,6 +219,25 @@ def test_norm_drift_and_critical_size_on_known_tables():
     assert critical_size([100, 1000], [2.0, 0.0], 1.0) == pytest.approx(316.227, rel=1e-4)
     assert critical_size([100, 1000, 10000], [3.0, 2.0, 1.5], 1.0) is None
     assert critical_size([100, 1000], [0.0, 2.0], 1.0) == pytest.approx(316.227, rel=1e-4)
+
+
+def test_curves_crossing_on_hand_tables():
+    def table(memorising, generalising, sizes=(100, 1000, 10000)):
+        return pd.DataFrame(
+            {
+                "train_size": [*sizes, *sizes],
+                "solution": ["memorising"] * len(sizes) + ["generalising"] * len(sizes),
+                "param_norm": [*memorising, *generalising],
+            }
+        )
+
+    # difference -2, -1, +1: crosses half way from 1000 to 10000 in log D
+    crossing = curves_crossing(table([28, 29, 31], [30, 30, 30]), "param_norm")
+    assert crossing == pytest.approx(10**3.5)
+    assert curves_crossing(table([20, 25, 29], [30, 30, 30]), "param_norm") is None
+    # sizes only one solution has are left out
+    partial = table([28, 29, 31], [30, 30, 30]).drop(index=5)  # generalising at 10000
+    assert curves_crossing(partial, "param_norm") is None
 
 
 def test_random_labels_keep_inputs_and_draw_uniform_labels():
