@@ -213,6 +213,17 @@ def curves_crossing(table: pd.DataFrame, measure: str) -> float | None:
     >>> round(curves_crossing(table, "param_norm"))  # difference -6 -> +2: 3/4 of the way in log D
     283
     """
+    missing = sorted({"train_size", "solution", measure} - set(table.columns))
+    if missing:
+        raise UsageError(
+            f"curves_crossing needs columns train_size, solution and {measure}; missing {missing}"
+        )
+    solutions = sorted(set(table["solution"]))
+    if not {"memorising", "generalising"} <= set(solutions):
+        raise UsageError(
+            "curves_crossing needs rows of both solutions, memorising and generalising; "
+            f"the table has {solutions}"
+        )
     wide = table.pivot_table(index="train_size", columns="solution", values=measure).dropna()
     difference = wide["memorising"] - wide["generalising"]
     return critical_size(wide.index.tolist(), difference.tolist(), 0.0)

@@ -14,6 +14,7 @@ from mechcirc.analyses.micro_pythia import MicroPythiaConfig, build_corpus, comp
 from mechcirc.analyses.micro_pythia.corpus import INDUCTION, answered_rows, sample_text
 from mechcirc.analyses.micro_pythia.model import causal_lm_logits
 from mechcirc.cli import main
+from mechcirc.errors import UsageError
 from mechcirc.measures.corpus import default_text_path
 from mechcirc.models.micro_spec import TEXT_FILE, load_spec, shipped_folder
 from mechcirc.models.tokenizers import pythia_tokenizer
@@ -110,6 +111,11 @@ def test_shipped_text_is_the_held_out_sample_in_the_models_vocabulary():
     # (short agreement sentences can coincide by chance).
     training = {tokenizer.decode(row) for row in build_corpus(SMALL, tokenizer).rows}
     assert sum(tokenizer.bos_token + row in training for row in rows) < 0.1 * len(rows)
+
+
+def test_sample_text_refuses_a_per_part_that_leaves_no_rows():
+    with pytest.raises(UsageError, match="per_part=100000 leaves no rows"):
+        sample_text(MicroPythiaConfig(), pythia_tokenizer(), per_part=100_000)
 
 
 def test_natural_text_measures_default_to_the_micro_pythias_own_text():

@@ -238,6 +238,11 @@ def test_curves_crossing_on_hand_tables():
     # sizes only one solution has are left out
     partial = table([28, 29, 31], [30, 30, 30]).drop(index=5)  # generalising at 10000
     assert curves_crossing(partial, "param_norm") is None
+    with pytest.raises(UsageError, match="missing \\['efficiency'\\]"):
+        curves_crossing(table([28, 29, 31], [30, 30, 30]), "efficiency")
+    only_memorising = table([28, 29, 31], [30, 30, 30]).iloc[:3]
+    with pytest.raises(UsageError, match="both solutions.*\\['memorising'\\]"):
+        curves_crossing(only_memorising, "param_norm")
 
 
 def test_random_labels_keep_inputs_and_draw_uniform_labels():
